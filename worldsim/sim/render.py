@@ -33,7 +33,7 @@ _SKY = {  # (zenith, horizon)
     "night": (np.array([0.01, 0.01, 0.035]), np.array([0.05, 0.05, 0.09])),
 }
 _AMBIENT = {"day": 1.0, "dusk": 0.6, "night": 0.09}
-_HEADLIGHT = {"day": 0.0, "dusk": 0.5, "night": 2.2}
+_HEADLIGHT = {"day": 0.0, "dusk": 0.5, "night": 1.6}
 _WEATHER_LIGHT = {"clear": 1.0, "rain": 0.7, "fog": 0.85, "snow": 0.92}
 _VISIBILITY = {"clear": 2500.0, "rain": 220.0, "fog": 32.0, "snow": 160.0}
 _SKY_FOG = {"clear": 0.0, "rain": 0.65, "fog": 0.97, "snow": 0.6}
@@ -412,7 +412,8 @@ class Renderer:
         uu = np.clip((u[:, None] + k * du / max(dv, 1e-3)).astype(int), 0, cam.width - 1)
         vv = np.clip((v[:, None] + k).astype(int), 0, cam.height - 1)
         cond = self.conditions
-        color = color * max(_AMBIENT[cond.time_of_day] * _WEATHER_LIGHT[cond.weather], 0.3)
+        floor = 0.65 if cond.weather == "snow" else 0.3
+        color = color * max(_AMBIENT[cond.time_of_day] * _WEATHER_LIGHT[cond.weather], floor)
         image[vv, uu] = image[vv, uu] * (1 - alpha) + alpha * color
 
 

@@ -1,0 +1,1 @@
+"""Console entry points; each is a thin ``@hydra.main`` wrapper."""

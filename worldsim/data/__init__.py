@@ -1,0 +1,1 @@
+"""Driving episodes: sources, the on-disk episode store, and training clips."""

@@ -1,0 +1,1 @@
+"""Gymnasium environments: the procedural ground-truth world and the learned world model."""
