@@ -18,12 +18,16 @@ class UserError(RuntimeError):
 
 def run_hydra(task: Callable[[DictConfig], Any], config_name: str) -> None:
     """Run ``task`` under Hydra with the packaged configs, turning input errors into one line."""
+
+    def guarded(cfg: DictConfig) -> Any:
+        try:
+            return task(cfg)
+        except UserError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+
     main = hydra.main(config_path=str(config_dir()), config_name=config_name, version_base="1.3")
-    try:
-        main(task)()
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    main(guarded)()
 
 
 def instantiate(node: DictConfig, what: str) -> Any:

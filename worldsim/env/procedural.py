@@ -15,6 +15,7 @@ from worldsim.env.rewards import (
     resolve_reward,
     resolve_termination,
 )
+from worldsim.env.scenarios import Scenario, load_scenario
 from worldsim.env.spaces import (
     ACTION_MODES,
     OBS_MODES,
@@ -26,6 +27,7 @@ from worldsim.env.spaces import (
 )
 from worldsim.sim.camera import Camera
 from worldsim.sim.conditions import Conditions, conditions_from_prompt, sample_conditions
+from worldsim.sim.policies import lane_keeping_action
 from worldsim.sim.world import World, WorldState
 
 
@@ -62,7 +64,9 @@ class ProceduralDrivingEnv(gym.Env):
     ``horizon`` steps.
 
     ## Arguments
-    ``obs_mode``, ``action_mode``, ``height``, ``width``, ``horizon``, ``dt``, ``conditions``
+    ``obs_mode``, ``action_mode``, ``height``, ``width``, ``horizon``, ``dt``, ``scenario`` (a
+    name from the scenario library or a YAML path: fixes conditions, seed, prompt and horizon),
+    ``conditions``
     (a dict of fixed conditions), ``prompt``, ``reward_fn``, ``termination_fn``, ``render_mode``.
     """
 
@@ -74,8 +78,9 @@ class ProceduralDrivingEnv(gym.Env):
         action_mode: str = "steer_accel",
         height: int = 64,
         width: int = 112,
-        horizon: int = 300,
+        horizon: int | None = None,
         dt: float = 0.1,
+        scenario: str | None = None,
         conditions: dict[str, Any] | None = None,
         prompt: str | None = None,
         reward_fn: str | RewardFn = "progress_comfort",
@@ -86,6 +91,16 @@ class ProceduralDrivingEnv(gym.Env):
         check_mode("action_mode", action_mode, ACTION_MODES)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} is not supported; use 'rgb_array'")
+        self.scenario: Scenario | None = None
+        if scenario is not None:
+            self.scenario = load_scenario(scenario)
+            if self.scenario.start_type != "procedural":
+                raise ValueError(
+                    f"scenario {self.scenario.name!r} starts from a dataset episode; the "
+                    "procedural env needs a scenario with start.type: procedural"
+                )
+        if horizon is None:
+            horizon = self.scenario.horizon if self.scenario else 300
         if horizon < 1:
             raise ValueError(f"horizon={horizon} must be at least 1 step")
         self.camera = Camera(height, width)
@@ -94,6 +109,10 @@ class ProceduralDrivingEnv(gym.Env):
         self.horizon = int(horizon)
         self.dt = float(dt)
         self.fixed_conditions = Conditions.from_dict(conditions) if conditions else None
+        if self.scenario is not None and self.fixed_conditions is None:
+            self.fixed_conditions = self.scenario.conditions
+        if prompt is None and self.scenario is not None:
+            prompt = self.scenario.prompt
         self.prompt = prompt
         self.reward_fn = resolve_reward(reward_fn)
         self.termination_fn = resolve_termination(termination_fn)
@@ -115,8 +134,23 @@ class ProceduralDrivingEnv(gym.Env):
             raise ValueError(f"unknown reset option(s) {unknown}; allowed: conditions, prompt")
         conditions = self._pick_conditions(options)
         world_seed = int(self.np_random.integers(0, 2**31 - 1))
-        road_length = 200.0 + self.horizon * self.dt * 35.0
-        self.world = World(world_seed, conditions, self.camera, self.dt, road_length=road_length)
+        warmup, lane, speed = 0, None, None
+        sc = self.scenario
+        if sc is not None:
+            world_seed, warmup, lane, speed = sc.seed, sc.warmup_steps, sc.lane, sc.speed
+            if lane is not None and lane >= conditions.lanes:
+                lane = conditions.lanes - 1
+        road_length = 200.0 + (self.horizon + warmup) * self.dt * 35.0
+        self.world = World(
+            world_seed,
+            conditions,
+            self.camera,
+            self.dt,
+            road_length=road_length,
+            start_lane=lane,
+            start_speed=speed,
+        )
+        self._warm_up(warmup)
         self._prev_accel = 0.0
         self._frame = self.world.render()
         return self._observation(), self._info(clipped=False)
@@ -171,6 +205,19 @@ class ProceduralDrivingEnv(gym.Env):
         self._frame = self.world.render()
 
     # -- helpers ----------------------------------------------------------------------------
+    def _warm_up(self, steps: int) -> None:
+        """Drive the lane keeper for ``steps`` steps so traffic and speed settle; the step
+        counter then restarts at 0."""
+        world = self.world
+        assert world is not None
+        if steps <= 0:
+            return
+        target_d = float(world.road.lane_center(world.road.lane_of(world.state.d)))
+        speed = world.state.ego.speed
+        for _ in range(steps):
+            world.step(lane_keeping_action(world, target_d, speed))
+        world.state.step = 0
+
     def _pick_conditions(self, options: dict[str, Any]) -> Conditions:
         if "conditions" in options:
             base = self.fixed_conditions or Conditions()

@@ -1,0 +1,18 @@
+"""Errors raised when reading the episode store."""
+
+from __future__ import annotations
+
+
+class StoreReadError(RuntimeError):
+    """A file of the episode store is missing, unreadable or inconsistent.
+
+    The message names the file and says how to repair the store.
+    """
+
+
+class StoreMismatchError(ValueError):
+    """A source does not match the episode store it is being written into."""
+
+
+class EpisodeWriteError(RuntimeError):
+    """Loading or writing one episode failed; the message names the episode key."""
