@@ -1,0 +1,1 @@
+"""Flow matching with diffusion forcing, stateless samplers, and classifier-free guidance."""

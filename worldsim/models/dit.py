@@ -1,0 +1,349 @@
+"""VideoDiT: a causal latent video diffusion transformer conditioned per frame on noise level,
+ego motion and text.
+
+Each block applies, in order: spatial self-attention within a frame, causal temporal
+self-attention across frames (banded to ``context_window`` frames, rotary positions),
+cross-attention to the text tokens, and an MLP. Spatial, temporal and MLP sub-blocks are
+modulated per frame by adaLN-Zero from the sum of that frame's noise-level embedding, ego-motion
+embedding and the pooled text embedding.
+
+Attention is factorised (space, then time) rather than full causal spacetime attention: the
+cost per frame is O(S^2 + S*W) instead of O((S*W)^2), and temporal attention is the only path
+between frames, so a per-layer cache of temporal keys/values (``KVCache``) makes autoregressive
+generation cost constant per frame with bounded memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from einops import rearrange, repeat
+from torch import nn
+
+from worldsim.models.layers import (
+    Attention,
+    Mlp,
+    MotionEmbedder,
+    TimestepEmbedder,
+    apply_rope,
+    modulate,
+    rope_angles,
+    sincos_2d,
+)
+
+
+@dataclass
+class DiTConfig:
+    """Shapes and sizes of a VideoDiT; presets live in ``conf/model/``."""
+
+    latent_channels: int = 4
+    latent_height: int = 16
+    latent_width: int = 28
+    patch_size: int = 2
+    dim: int = 128
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    text_dim: int = 128
+    action_dim: int = 2
+    context_window: int = 8  # frames a frame attends to in time, itself included
+    qk_norm: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("latent_height", "latent_width"):
+            size = getattr(self, name)
+            if size % self.patch_size:
+                raise ValueError(
+                    f"model.{name}={size} is not divisible by model.patch_size={self.patch_size}"
+                )
+        if self.dim % self.heads or (self.dim // self.heads) % 2:
+            raise ValueError(
+                f"model.dim={self.dim} must split into model.heads={self.heads} heads of even size"
+            )
+        if self.context_window < 1:
+            raise ValueError(f"model.context_window={self.context_window} must be at least 1")
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return (self.latent_height // self.patch_size) * (self.latent_width // self.patch_size)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class KVCache:
+    """Temporal keys/values of past frames for every block, for streaming generation.
+
+    Per block: ``k``/``v`` of shape ``(B*S, heads, n, head_dim)`` with rotary positions applied,
+    ``n <= context_window - 1``. ``valid_BN`` marks which cached frames each batch row may see
+    (rows can be reset independently).
+    """
+
+    depth: int
+    window: int
+    k: list[torch.Tensor | None] = field(default_factory=list)
+    v: list[torch.Tensor | None] = field(default_factory=list)
+    valid_BN: torch.Tensor | None = None
+    _pending: list[tuple[torch.Tensor, torch.Tensor] | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.k = [None] * self.depth
+        self.v = [None] * self.depth
+        self._pending = [None] * self.depth
+
+    @property
+    def length(self) -> int:
+        return 0 if self.valid_BN is None else int(self.valid_BN.shape[1])
+
+    def stage(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> None:
+        self._pending[layer] = (k, v)
+
+    def commit(self, valid_B: torch.Tensor) -> None:
+        """Append the staged frame to every layer and drop frames beyond the window."""
+        keep = self.window - 1
+        for layer, staged in enumerate(self._pending):
+            if staged is None:
+                raise RuntimeError(f"layer {layer} staged nothing; call forward_step(commit=True)")
+            k_new, v_new = staged
+            k_old, v_old = self.k[layer], self.v[layer]
+            k = k_new if k_old is None else torch.cat([k_old, k_new], dim=2)
+            v = v_new if v_old is None else torch.cat([v_old, v_new], dim=2)
+            self.k[layer] = k[:, :, max(0, k.shape[2] - keep) :] if keep else k[:, :, :0]
+            self.v[layer] = v[:, :, max(0, v.shape[2] - keep) :] if keep else v[:, :, :0]
+            self._pending[layer] = None
+        valid = valid_B[:, None]
+        self.valid_BN = valid if self.valid_BN is None else torch.cat([self.valid_BN, valid], 1)
+        self.valid_BN = self.valid_BN[:, max(0, self.valid_BN.shape[1] - keep) :]
+
+    def invalidate(self, rows_B: torch.Tensor) -> None:
+        """Forget the history of the batch rows where ``rows_B`` is True."""
+        if self.valid_BN is not None:
+            self.valid_BN = self.valid_BN & ~rows_B[:, None]
+
+    def select(self, index_B: torch.Tensor) -> None:
+        """Reorder or repeat batch rows (e.g. to fork a rollout), in place."""
+        if self.valid_BN is None:
+            return
+        b = self.valid_BN.shape[0]
+        for layer in range(self.depth):
+            for store in (self.k, self.v):
+                kv = store[layer]
+                assert kv is not None
+                rows = rearrange(kv, "(b s) h n d -> b s h n d", b=b)[index_B]
+                store[layer] = rearrange(rows, "b s h n d -> (b s) h n d")
+        self.valid_BN = self.valid_BN[index_B]
+
+    def nbytes(self) -> int:
+        tensors = [t for t in (*self.k, *self.v) if t is not None]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+
+class DiTBlock(nn.Module):
+    """Spatial attention, causal temporal attention, text cross-attention, MLP; adaLN-Zero."""
+
+    def __init__(self, cfg: DiTConfig) -> None:
+        super().__init__()
+        d = cfg.dim
+        self.norm_s = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.attn_s = Attention(d, cfg.heads, qk_norm=cfg.qk_norm)
+        self.norm_t = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.attn_t = Attention(d, cfg.heads, qk_norm=cfg.qk_norm)
+        self.norm_x = nn.LayerNorm(d, eps=1e-6)
+        self.attn_x = Attention(d, cfg.heads, qk_norm=cfg.qk_norm)
+        self.norm_m = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.mlp = Mlp(d, cfg.mlp_ratio)
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(d, 9 * d))
+
+    def forward(
+        self,
+        x_BTSD: torch.Tensor,
+        c_BTD: torch.Tensor,
+        text_BLD: torch.Tensor,
+        text_mask_BL: torch.Tensor,
+        rope_TA: torch.Tensor,
+        time_mask: torch.Tensor,
+        cache: KVCache | None = None,
+        layer: int = 0,
+    ) -> torch.Tensor:
+        b, t, s, _ = x_BTSD.shape
+        mods = self.ada(c_BTD)[:, :, None, :].chunk(9, dim=-1)  # 9 x (B, T, 1, D)
+        sh_s, sc_s, g_s, sh_t, sc_t, g_t, sh_m, sc_m, g_m = mods
+
+        h = modulate(self.norm_s(x_BTSD), sh_s, sc_s)
+        h = self.attn_s(rearrange(h, "b t s d -> (b t) s d"))  # (B*T, S, D)
+        x_BTSD = x_BTSD + g_s * rearrange(h, "(b t) s d -> b t s d", b=b)
+
+        h = rearrange(modulate(self.norm_t(x_BTSD), sh_t, sc_t), "b t s d -> (b s) t d")
+        q = apply_rope(self.attn_t.project_q(h), rope_TA)  # (B*S, H, T, hd)
+        k, v = self.attn_t.project_kv(h)
+        k = apply_rope(k, rope_TA)
+        if cache is not None:
+            cache.stage(layer, k, v)
+            if cache.k[layer] is not None:
+                k = torch.cat([cache.k[layer], k], dim=2)
+                v = torch.cat([cache.v[layer], v], dim=2)
+        h = self.attn_t.attend(q, k, v, time_mask)  # (B*S, T, D)
+        x_BTSD = x_BTSD + g_t * rearrange(h, "(b s) t d -> b t s d", b=b)
+
+        h = rearrange(self.norm_x(x_BTSD), "b t s d -> b (t s) d")
+        h = self.attn_x(h, text_BLD, mask=text_mask_BL[:, None, None, :])  # (B, T*S, D)
+        x_BTSD = x_BTSD + rearrange(h, "b (t s) d -> b t s d", t=t)
+
+        h = self.mlp(modulate(self.norm_m(x_BTSD), sh_m, sc_m))
+        return x_BTSD + g_m * h
+
+
+class VideoDiT(nn.Module):
+    """Predicts the flow-matching velocity of every frame of a latent clip."""
+
+    def __init__(self, config: DiTConfig) -> None:
+        super().__init__()
+        self.config = cfg = config
+        p, c = cfg.patch_size, cfg.latent_channels
+        self.grid = (cfg.latent_height // p, cfg.latent_width // p)
+        self.patch_in = nn.Linear(p * p * c, cfg.dim)
+        self.register_buffer("pos_SD", sincos_2d(*self.grid, cfg.dim), persistent=False)
+        self.t_embed = TimestepEmbedder(cfg.dim)
+        self.motion_embed = MotionEmbedder(cfg.action_dim, cfg.dim)
+        self.text_proj = nn.Linear(cfg.text_dim, cfg.dim)
+        self.text_pool = nn.Sequential(
+            nn.Linear(cfg.text_dim, cfg.dim), nn.SiLU(), nn.Linear(cfg.dim, cfg.dim)
+        )
+        self.blocks = nn.ModuleList(DiTBlock(cfg) for _ in range(cfg.depth))
+        self.final_norm = nn.LayerNorm(cfg.dim, elementwise_affine=False, eps=1e-6)
+        self.final_ada = nn.Sequential(nn.SiLU(), nn.Linear(cfg.dim, 2 * cfg.dim))
+        self.patch_out = nn.Linear(cfg.dim, p * p * c)
+        self.initialize_weights()
+
+    def initialize_weights(self) -> None:
+        """Xavier linears; adaLN-Zero: every modulation and the output layer start at zero."""
+
+        def init(module: nn.Module) -> None:
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+        self.apply(init)
+        for mlp in (self.t_embed.mlp, self.motion_embed.mlp):
+            nn.init.normal_(mlp[0].weight, std=0.02)
+            nn.init.normal_(mlp[2].weight, std=0.02)
+        for block in self.blocks:
+            nn.init.zeros_(block.ada[-1].weight)
+            nn.init.zeros_(block.ada[-1].bias)
+        nn.init.zeros_(self.final_ada[-1].weight)
+        nn.init.zeros_(self.final_ada[-1].bias)
+        nn.init.zeros_(self.patch_out.weight)
+        nn.init.zeros_(self.patch_out.bias)
+
+    # -- shared pieces ------------------------------------------------------------------------
+    def _tokens(self, latents_BTCHW: torch.Tensor) -> torch.Tensor:
+        p = self.config.patch_size
+        x = rearrange(latents_BTCHW, "b t c (y p1) (x p2) -> b t (y x) (p1 p2 c)", p1=p, p2=p)
+        return self.patch_in(x) + self.pos_SD  # (B, T, S, D)
+
+    def _conditioning(
+        self,
+        t_BT: torch.Tensor,
+        motion_BT2: torch.Tensor,
+        motion_valid_BT: torch.Tensor,
+        text_pooled_BD: torch.Tensor,
+    ) -> torch.Tensor:
+        c = self.t_embed(t_BT) + self.motion_embed(motion_BT2, motion_valid_BT)
+        return c + self.text_pool(text_pooled_BD)[:, None, :]  # (B, T, D)
+
+    def _output(self, x_BTSD: torch.Tensor, c_BTD: torch.Tensor) -> torch.Tensor:
+        cfg, (gh, gw) = self.config, self.grid
+        shift, scale = self.final_ada(c_BTD)[:, :, None, :].chunk(2, dim=-1)
+        x = self.patch_out(modulate(self.final_norm(x_BTSD), shift, scale))  # (B, T, S, p*p*C)
+        return rearrange(
+            x,
+            "b t (y x) (p1 p2 c) -> b t c (y p1) (x p2)",
+            y=gh,
+            x=gw,
+            p1=cfg.patch_size,
+            p2=cfg.patch_size,
+        )
+
+    def _check(self, latents: torch.Tensor, spatial_dims: tuple[int, ...]) -> None:
+        cfg = self.config
+        expected = (cfg.latent_channels, cfg.latent_height, cfg.latent_width)
+        if tuple(latents.shape[d] for d in spatial_dims) != expected:
+            raise ValueError(
+                f"latents have (C, H, W) = {tuple(latents.shape[d] for d in spatial_dims)} but "
+                f"the model expects {expected}; check the tokenizer and model.latent_* settings"
+            )
+
+    # -- full clip (training, reference) ------------------------------------------------------
+    def forward(
+        self,
+        latents_BTCHW: torch.Tensor,
+        t_BT: torch.Tensor,
+        motion_BT2: torch.Tensor,
+        motion_valid_BT: torch.Tensor,
+        text_BLD: torch.Tensor,
+        text_mask_BL: torch.Tensor,
+        text_pooled_BD: torch.Tensor,
+        positions_T: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Velocity for every frame; frame i sees frames i-W+1..i only (W = context_window)."""
+        self._check(latents_BTCHW, (2, 3, 4))
+        t = latents_BTCHW.shape[1]
+        device = latents_BTCHW.device
+        if positions_T is None:
+            positions_T = torch.arange(t, device=device)
+        i = torch.arange(t, device=device)
+        window = self.config.context_window
+        time_mask = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window)  # (T, T)
+        rope = rope_angles(positions_T, self.config.dim // self.config.heads)
+        x = self._tokens(latents_BTCHW)
+        c = self._conditioning(t_BT, motion_BT2, motion_valid_BT, text_pooled_BD)
+        text = self.text_proj(text_BLD)
+        for block in self.blocks:
+            x = block(x, c, text, text_mask_BL, rope, time_mask)
+        return self._output(x, c)
+
+    # -- one frame at a time (streaming generation) -------------------------------------------
+    def new_cache(self) -> KVCache:
+        return KVCache(depth=self.config.depth, window=self.config.context_window)
+
+    def forward_step(
+        self,
+        latents_BCHW: torch.Tensor,
+        t_B: torch.Tensor,
+        motion_B2: torch.Tensor,
+        motion_valid_B: torch.Tensor,
+        text_BLD: torch.Tensor,
+        text_mask_BL: torch.Tensor,
+        text_pooled_BD: torch.Tensor,
+        cache: KVCache,
+        position: int,
+        commit: bool = False,
+    ) -> torch.Tensor:
+        """Velocity of one new frame attending to the cached past; ``commit`` stores its keys
+        and values so that later frames can see it."""
+        self._check(latents_BCHW, (1, 2, 3))
+        b = latents_BCHW.shape[0]
+        device = latents_BCHW.device
+        s = self.config.tokens_per_frame
+        rope = rope_angles(
+            torch.tensor([position], device=device), self.config.dim // self.config.heads
+        )
+        valid = torch.ones(b, 1, dtype=torch.bool, device=device)
+        if cache.valid_BN is not None:
+            valid = torch.cat([cache.valid_BN, valid], dim=1)  # (B, n + 1)
+        time_mask = repeat(valid, "b n -> (b s) 1 1 n", s=s)
+        x = self._tokens(latents_BCHW[:, None])
+        c = self._conditioning(
+            t_B[:, None], motion_B2[:, None], motion_valid_B[:, None], text_pooled_BD
+        )
+        text = self.text_proj(text_BLD)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, c, text, text_mask_BL, rope, time_mask, cache=cache, layer=layer)
+        if commit:
+            cache.commit(torch.ones(b, dtype=torch.bool, device=device))
+        else:
+            cache._pending = [None] * cache.depth
+        return self._output(x, c)[:, 0]
