@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,3 +34,68 @@ def procedural_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def luminance(frame_HW3: np.ndarray) -> np.ndarray:
     return frame_HW3.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+
+
+TRAIN = str(Path(sys.executable).with_name("worldsim-train"))
+
+TINY = [
+    "data.generate.episodes=4",
+    "data.generate.frames=20",
+    "data.generate.workers=1",
+    "data.batch_size=2",
+    "data.clip_len=4",
+    "data.stride=4",
+    "data.val_stride=8",
+    "tokenizer.base_channels=8",
+    "model.dim=32",
+    "model.depth=1",
+    "model.heads=2",
+    "model.context_window=4",
+    "text.dim=32",
+    "text.layers=1",
+    "text.heads=2",
+    "trainer.limit_val_batches=1",
+    "trainer.log_every_n_steps=1",
+    "trainer.enable_progress_bar=false",
+    "warmup_steps=2",
+]
+
+
+def train(root: Path, *overrides: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run worldsim-train with tiny sizes under ``root``."""
+    args = [
+        TRAIN,
+        f"paths.runs_dir={root / 'runs'}",
+        f"paths.data_dir={root / 'data'}",
+        *TINY,
+        *overrides,
+    ]
+    proc = subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=600, check=False)
+    if check:
+        assert proc.returncode == 0, f"{args}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return proc
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A root with a tiny tokenizer run and a tiny world-model run."""
+    root = tmp_path_factory.mktemp("train")
+    train(
+        root,
+        "experiment=tokenizer_tiny",
+        "data.clip_len=2",
+        "trainer.max_steps=6",
+        "trainer.val_check_interval=3",
+        "callbacks.checkpoint.every_n_train_steps=3",
+    )
+    train(
+        root,
+        "experiment=world_model_tiny",
+        "data.clip_len=4",
+        "trainer.max_steps=6",
+        "trainer.val_check_interval=3",
+        "callbacks.checkpoint.every_n_train_steps=3",
+        "callbacks.rollout.context_frames=2",
+        "callbacks.rollout.sampling_steps=2",
+    )
+    return root

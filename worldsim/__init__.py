@@ -9,6 +9,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 PROCEDURAL_ENV_ID = "worldsim/ProceduralDriving-v0"
+LEARNED_ENV_ID = "worldsim/DrivingWorld-v0"
 
 
 def register_envs() -> None:
@@ -21,6 +22,21 @@ def register_envs() -> None:
             entry_point="worldsim.env.procedural:ProceduralDrivingEnv",
             disable_env_checker=False,
         )
+    if LEARNED_ENV_ID not in registry:
+        register(
+            id=LEARNED_ENV_ID,
+            entry_point="worldsim.env.driving:DrivingWorldEnv",
+            vector_entry_point="worldsim.env.driving:DrivingWorldVectorEnv",
+        )
 
 
 register_envs()
+
+
+def __getattr__(name: str) -> object:
+    """Lazy top-level API, so ``import worldsim`` does not import torch."""
+    if name == "load_world_model":
+        from worldsim.runtime.checkpoint import load_world_model
+
+        return load_world_model
+    raise AttributeError(f"module 'worldsim' has no attribute {name!r}")

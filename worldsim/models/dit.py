@@ -15,7 +15,7 @@ generation cost constant per frame with bounded memory.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 from einops import rearrange, repeat
@@ -72,68 +72,92 @@ class DiTConfig:
         return asdict(self)
 
 
-@dataclass
 class KVCache:
     """Temporal keys/values of past frames for every block, for streaming generation.
 
-    Per block: ``k``/``v`` of shape ``(B*S, heads, n, head_dim)`` with rotary positions applied,
-    ``n <= context_window - 1``. ``valid_BN`` marks which cached frames each batch row may see
-    (rows can be reset independently).
+    A fixed-size ring buffer per batch row: ``window - 1`` slots per block of shape
+    ``(B*S, heads, window - 1, head_dim)`` with rotary positions already applied, a validity
+    mask ``valid_BN`` and a write pointer per row. Attention over the slots does not depend on
+    their order, so rows can be committed to and reset independently, and memory is fixed from
+    the first frame on.
     """
 
-    depth: int
-    window: int
-    k: list[torch.Tensor | None] = field(default_factory=list)
-    v: list[torch.Tensor | None] = field(default_factory=list)
-    valid_BN: torch.Tensor | None = None
-    _pending: list[tuple[torch.Tensor, torch.Tensor] | None] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.k = [None] * self.depth
-        self.v = [None] * self.depth
-        self._pending = [None] * self.depth
+    def __init__(self, depth: int, window: int) -> None:
+        self.depth = depth
+        self.window = window
+        self.slots = max(window - 1, 0)
+        self.k: list[torch.Tensor | None] = [None] * depth
+        self.v: list[torch.Tensor | None] = [None] * depth
+        self.valid_BN: torch.Tensor | None = None
+        self.pointer_B: torch.Tensor | None = None
+        self._pending: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * depth
 
     @property
     def length(self) -> int:
-        return 0 if self.valid_BN is None else int(self.valid_BN.shape[1])
+        """Largest number of valid cached frames over the batch rows."""
+        if self.valid_BN is None:
+            return 0
+        return int(self.valid_BN.sum(dim=1).max())
 
     def stage(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> None:
         self._pending[layer] = (k, v)
 
-    def commit(self, valid_B: torch.Tensor) -> None:
-        """Append the staged frame to every layer and drop frames beyond the window."""
-        keep = self.window - 1
-        for layer, staged in enumerate(self._pending):
-            if staged is None:
-                raise RuntimeError(f"layer {layer} staged nothing; call forward_step(commit=True)")
-            k_new, v_new = staged
-            k_old, v_old = self.k[layer], self.v[layer]
-            k = k_new if k_old is None else torch.cat([k_old, k_new], dim=2)
-            v = v_new if v_old is None else torch.cat([v_old, v_new], dim=2)
-            self.k[layer] = k[:, :, max(0, k.shape[2] - keep) :] if keep else k[:, :, :0]
-            self.v[layer] = v[:, :, max(0, v.shape[2] - keep) :] if keep else v[:, :, :0]
-            self._pending[layer] = None
-        valid = valid_B[:, None]
-        self.valid_BN = valid if self.valid_BN is None else torch.cat([self.valid_BN, valid], 1)
-        self.valid_BN = self.valid_BN[:, max(0, self.valid_BN.shape[1] - keep) :]
+    def discard(self) -> None:
+        self._pending = [None] * self.depth
+
+    def _allocate(self, k: torch.Tensor, batch: int) -> None:
+        shape = (k.shape[0], k.shape[1], self.slots, k.shape[3])
+        for layer in range(self.depth):
+            self.k[layer] = k.new_zeros(shape)
+            self.v[layer] = k.new_zeros(shape)
+        self.valid_BN = torch.zeros(batch, self.slots, dtype=torch.bool, device=k.device)
+        self.pointer_B = torch.zeros(batch, dtype=torch.long, device=k.device)
+
+    def commit(self, rows_B: torch.Tensor) -> None:
+        """Write the staged frame into the next slot of every row where ``rows_B`` is True."""
+        staged = self._pending
+        if any(item is None for item in staged):
+            raise RuntimeError("nothing staged in some layer; call forward_step(commit=...)")
+        batch = rows_B.shape[0]
+        if self.slots == 0:
+            self.discard()
+            return
+        if self.valid_BN is None:
+            self._allocate(staged[0][0], batch)  # type: ignore[index]
+        assert self.valid_BN is not None and self.pointer_B is not None
+        rows = torch.nonzero(rows_B, as_tuple=False)[:, 0]
+        if rows.numel():
+            slot = self.pointer_B[rows]
+            per_row = staged[0][0].shape[0] // batch  # type: ignore[index]
+            flat = (rows[:, None] * per_row + torch.arange(per_row, device=rows.device)).reshape(-1)
+            flat_slot = slot.repeat_interleave(per_row)
+            for layer, item in enumerate(staged):
+                k_new, v_new = item  # type: ignore[misc]
+                self.k[layer][flat, :, flat_slot] = k_new[flat, :, 0]  # type: ignore[index]
+                self.v[layer][flat, :, flat_slot] = v_new[flat, :, 0]  # type: ignore[index]
+            self.valid_BN[rows, slot] = True
+            self.pointer_B[rows] = (slot + 1) % self.slots
+        self.discard()
 
     def invalidate(self, rows_B: torch.Tensor) -> None:
         """Forget the history of the batch rows where ``rows_B`` is True."""
-        if self.valid_BN is not None:
-            self.valid_BN = self.valid_BN & ~rows_B[:, None]
+        if self.valid_BN is not None and self.pointer_B is not None:
+            self.valid_BN[rows_B] = False
+            self.pointer_B[rows_B] = 0
 
     def select(self, index_B: torch.Tensor) -> None:
         """Reorder or repeat batch rows (e.g. to fork a rollout), in place."""
-        if self.valid_BN is None:
+        if self.valid_BN is None or self.pointer_B is None:
             return
         b = self.valid_BN.shape[0]
-        for layer in range(self.depth):
-            for store in (self.k, self.v):
+        for store in (self.k, self.v):
+            for layer in range(self.depth):
                 kv = store[layer]
                 assert kv is not None
                 rows = rearrange(kv, "(b s) h n d -> b s h n d", b=b)[index_B]
-                store[layer] = rearrange(rows, "b s h n d -> (b s) h n d")
-        self.valid_BN = self.valid_BN[index_B]
+                store[layer] = rearrange(rows, "b s h n d -> (b s) h n d").contiguous()
+        self.valid_BN = self.valid_BN[index_B].clone()
+        self.pointer_B = self.pointer_B[index_B].clone()
 
     def nbytes(self) -> int:
         tensors = [t for t in (*self.k, *self.v) if t is not None]
@@ -182,7 +206,7 @@ class DiTBlock(nn.Module):
         if cache is not None:
             cache.stage(layer, k, v)
             if cache.k[layer] is not None:
-                k = torch.cat([cache.k[layer], k], dim=2)
+                k = torch.cat([cache.k[layer], k], dim=2)  # (B*S, H, slots + 1, hd)
                 v = torch.cat([cache.v[layer], v], dim=2)
         h = self.attn_t.attend(q, k, v, time_mask)  # (B*S, T, D)
         x_BTSD = x_BTSD + g_t * rearrange(h, "(b s) t d -> b t s d", b=b)
@@ -319,21 +343,25 @@ class VideoDiT(nn.Module):
         text_mask_BL: torch.Tensor,
         text_pooled_BD: torch.Tensor,
         cache: KVCache,
-        position: int,
-        commit: bool = False,
+        position: int | torch.Tensor,
+        commit: bool | torch.Tensor = False,
     ) -> torch.Tensor:
-        """Velocity of one new frame attending to the cached past; ``commit`` stores its keys
-        and values so that later frames can see it."""
+        """Velocity of one new frame attending to the cached past.
+
+        ``position`` is the frame index (an int, or one per row). ``commit`` (a bool, or a
+        bool per row) stores this frame's keys and values so that later frames can see it.
+        """
         self._check(latents_BCHW, (1, 2, 3))
         b = latents_BCHW.shape[0]
         device = latents_BCHW.device
         s = self.config.tokens_per_frame
+        pos_B = torch.as_tensor(position, device=device).expand(b)
         rope = rope_angles(
-            torch.tensor([position], device=device), self.config.dim // self.config.heads
+            repeat(pos_B, "b -> (b s) 1 1", s=s), self.config.dim // self.config.heads
         )
         valid = torch.ones(b, 1, dtype=torch.bool, device=device)
         if cache.valid_BN is not None:
-            valid = torch.cat([cache.valid_BN, valid], dim=1)  # (B, n + 1)
+            valid = torch.cat([cache.valid_BN, valid], dim=1)  # (B, slots + 1)
         time_mask = repeat(valid, "b n -> (b s) 1 1 n", s=s)
         x = self._tokens(latents_BCHW[:, None])
         c = self._conditioning(
@@ -342,8 +370,9 @@ class VideoDiT(nn.Module):
         text = self.text_proj(text_BLD)
         for layer, block in enumerate(self.blocks):
             x = block(x, c, text, text_mask_BL, rope, time_mask, cache=cache, layer=layer)
-        if commit:
-            cache.commit(torch.ones(b, dtype=torch.bool, device=device))
+        rows = torch.as_tensor(commit, device=device).expand(b)
+        if bool(rows.any()):
+            cache.commit(rows)
         else:
-            cache._pending = [None] * cache.depth
+            cache.discard()
         return self._output(x, c)[:, 0]

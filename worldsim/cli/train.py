@@ -1,0 +1,201 @@
+"""``worldsim-train``: train the tokenizer (stage 1) or the world model (stage 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from worldsim.cli._hydra import UserError, instantiate, run_hydra
+
+TASKS = ("tokenizer", "world_model")
+
+
+def task(cfg: DictConfig) -> None:
+    import lightning as L
+
+    if cfg.task not in TASKS:
+        raise UserError(f"task={cfg.task!r} is unknown; choose one of {list(TASKS)}")
+    L.seed_everything(int(cfg.seed), workers=True)
+    store = ensure_store(cfg)
+    if cfg.task == "tokenizer":
+        module, datamodule = build_tokenizer_stage(cfg)
+    else:
+        module, datamodule = build_world_model_stage(cfg, store)
+    trainer = build_trainer(cfg)
+    ckpt = resolve_ckpt_path(cfg)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
+    last = Path(cfg.paths.run_dir) / "checkpoints" / "last.ckpt"
+    if trainer.is_global_zero and last.is_file():
+        print(f"checkpoint: {last}")
+
+
+def ensure_store(cfg: DictConfig) -> Any:
+    """Open the data store, generating the procedural one first when it is missing."""
+    from worldsim.data.sources.procedural import ProceduralSource
+    from worldsim.data.store import EpisodeStore, write_store
+
+    root = Path(cfg.data.store)
+    if not (root / "manifest.json").is_file():
+        gen = cfg.data.get("generate")
+        if gen is None:
+            raise UserError(
+                f"episode store {root} does not exist; create it with `worldsim-data out={root}`"
+            )
+        print(f"generating the procedural store {root} ({gen.episodes} episodes)")
+        source = ProceduralSource(
+            episodes=int(gen.episodes),
+            frames=int(gen.frames),
+            seed=int(gen.seed),
+            height=int(cfg.data.height),
+            width=int(cfg.data.width),
+        )
+        write_store(source, root, workers=int(gen.workers))
+    store = EpisodeStore(root)
+    if tuple(store.resolution) != (int(cfg.data.height), int(cfg.data.width)):
+        raise UserError(
+            f"store {root} holds {tuple(store.resolution)} frames but data.height/width are "
+            f"({cfg.data.height}, {cfg.data.width}); set them to match or use another store"
+        )
+    return store
+
+
+def _datamodule(cfg: DictConfig, latents_dir: str | None = None) -> Any:
+    from worldsim.data.datamodule import EpisodeDataModule
+
+    return EpisodeDataModule(
+        store=str(cfg.data.store),
+        clip_len=int(cfg.data.clip_len),
+        batch_size=int(cfg.data.batch_size),
+        num_workers=int(cfg.data.num_workers),
+        stride=cfg.data.get("stride"),
+        val_stride=cfg.data.get("val_stride"),
+        latents_dir=latents_dir,
+    )
+
+
+def build_tokenizer_stage(cfg: DictConfig) -> tuple[Any, Any]:
+    from worldsim.models.tokenizer import FrameTokenizer
+    from worldsim.training.tokenizer_module import TokenizerModule
+
+    tokenizer = FrameTokenizer(instantiate(cfg.tokenizer, "tokenizer"))
+    module = TokenizerModule(
+        tokenizer,
+        optimizer=instantiate(cfg.optimizer, "optimizer"),
+        warmup_steps=int(cfg.warmup_steps),
+        **dict(cfg.get("tokenizer_loss") or {}),
+    )
+    return module, _datamodule(cfg)
+
+
+def build_world_model_stage(cfg: DictConfig, store: Any) -> tuple[Any, Any]:
+    from worldsim.data.latents import build_latent_cache
+    from worldsim.models.dit import VideoDiT
+    from worldsim.models.text import build_text_encoder, text_encoder_state
+    from worldsim.runtime.checkpoint import CheckpointError, load_tokenizer
+    from worldsim.training.world_model_module import WorldModelModule
+
+    try:
+        tokenizer = load_tokenizer(cfg.tokenizer_ckpt)
+    except CheckpointError as exc:
+        raise UserError(
+            f"{exc}. Train the tokenizer first (`worldsim-train experiment=tokenizer_tiny`) "
+            "or set tokenizer_ckpt=<path>"
+        ) from exc
+    down = tokenizer.downsample
+    if int(cfg.data.height) % down or int(cfg.data.width) % down:
+        raise UserError(
+            f"frames of {cfg.data.height}x{cfg.data.width} are not divisible by the tokenizer's "
+            f"downsampling factor {down}"
+        )
+    text = build_text_encoder(instantiate(cfg.text, "text"))
+    with open_dict(cfg):
+        fill = {
+            "latent_channels": tokenizer.latent_channels,
+            "latent_height": int(cfg.data.height) // down,
+            "latent_width": int(cfg.data.width) // down,
+            "text_dim": int(text.dim),
+        }
+        for key, value in fill.items():
+            given = cfg.model.get(key)
+            if given is not None and int(given) != value:
+                raise UserError(f"model.{key}={given} disagrees with the data/tokenizer ({value})")
+            cfg.model[key] = value
+    dit = VideoDiT(instantiate(cfg.model, "model"))
+    if cfg.get("compile"):
+        import torch
+
+        dit = torch.compile(dit)
+    latents_dir = None
+    if cfg.data.get("latent_cache"):
+        latents_dir = str(build_latent_cache(store.root, tokenizer))
+    stats = store.stats.ego_motion
+    module = WorldModelModule(
+        tokenizer,
+        dit,
+        text,
+        optimizer=instantiate(cfg.optimizer, "optimizer"),
+        flow=instantiate(cfg.diffusion, "diffusion"),
+        motion_mean=[float(v) for v in stats.mean],
+        motion_std=[float(v) if v > 1e-6 else 1.0 for v in stats.std],
+        dt=float(store.dt),
+        sampling=instantiate(cfg.sampler, "sampler"),
+        warmup_steps=int(cfg.warmup_steps),
+        text_state=text_encoder_state(text)["config"],
+        run_config=OmegaConf.to_container(cfg, resolve=True),
+    )
+    return module, _datamodule(cfg, latents_dir)
+
+
+def build_trainer(cfg: DictConfig) -> Any:
+    callbacks = []
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if node is None:
+            continue
+        if name == "rollout" and cfg.task != "world_model":
+            continue
+        callbacks.append(instantiate(node, f"callbacks.{name}"))
+    loggers = [
+        instantiate(node, f"logger.{name}")
+        for name, node in (cfg.get("logger") or {}).items()
+        if node is not None
+    ]
+    return instantiate_trainer(cfg.trainer, callbacks, loggers)
+
+
+def instantiate_trainer(node: DictConfig, callbacks: list[Any], loggers: list[Any]) -> Any:
+    import hydra
+
+    try:
+        return hydra.utils.instantiate(node, callbacks=callbacks, logger=loggers or False)
+    except Exception as exc:
+        root: BaseException = exc
+        while root.__cause__ is not None:
+            root = root.__cause__
+        raise UserError(f"invalid trainer config: {root}") from exc
+
+
+def resolve_ckpt_path(cfg: DictConfig) -> str | None:
+    """``last`` means this run's ``checkpoints/last.ckpt`` when it exists (else a fresh run)."""
+    value = cfg.get("ckpt_path")
+    if value in (None, "", "null"):
+        return None
+    if value == "last":
+        last = Path(cfg.paths.run_dir) / "checkpoints" / "last.ckpt"
+        if last.is_file():
+            print(f"resuming from {last}")
+            return str(last)
+        print(f"no {last} yet; starting a fresh run")
+        return None
+    if not Path(value).is_file():
+        raise UserError(f"ckpt_path={value} does not exist")
+    return str(value)
+
+
+def main() -> None:
+    run_hydra(task, "train")
+
+
+if __name__ == "__main__":
+    main()

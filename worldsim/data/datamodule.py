@@ -1,0 +1,89 @@
+"""LightningDataModule over an episode store: clip windows of frames or cached latents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+from torch.utils.data import DataLoader, Dataset
+
+from worldsim.data.clips import ClipDataset
+from worldsim.data.store import EpisodeStore
+
+
+class EpisodeDataModule(L.LightningDataModule):
+    """Train/val clips of ``clip_len`` frames from the store at ``store``.
+
+    With ``latents_dir`` set, items carry cached tokenizer latents instead of decoded frames
+    (stage 2 of training never decodes video then).
+    """
+
+    def __init__(
+        self,
+        store: str,
+        clip_len: int = 8,
+        batch_size: int = 8,
+        num_workers: int = 0,
+        stride: int | None = None,
+        val_stride: int | None = None,
+        latents_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        if clip_len < 1 or batch_size < 1 or num_workers < 0:
+            raise ValueError(
+                f"data.clip_len={clip_len} and data.batch_size={batch_size} must be >= 1 and "
+                f"data.num_workers={num_workers} >= 0"
+            )
+        self.store = str(store)
+        self.clip_len = clip_len
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.stride = stride
+        self.val_stride = val_stride
+        self.latents_dir = latents_dir
+        self._train: Dataset | None = None
+        self._val: Dataset | None = None
+
+    def open_store(self) -> EpisodeStore:
+        return EpisodeStore(self.store)
+
+    def _dataset(self, split: str, stride: int | None) -> Dataset:
+        if self.latents_dir is not None:
+            from worldsim.data.latents import LatentClipDataset
+
+            return LatentClipDataset(
+                self.store, self.latents_dir, split=split, clip_len=self.clip_len, stride=stride
+            )
+        return ClipDataset(self.store, split=split, clip_len=self.clip_len, stride=stride)
+
+    def setup(self, stage: str | None = None) -> None:
+        if not Path(self.store).is_dir():
+            raise FileNotFoundError(
+                f"episode store {self.store} does not exist; create it with "
+                f"`worldsim-data out={self.store}`"
+            )
+        if self._train is None:
+            self._train = self._dataset("train", self.stride)
+            self._val = self._dataset("val", self.val_stride or self.clip_len)
+        if len(self._train) == 0:
+            raise ValueError(
+                f"store {self.store} has no training clips of {self.clip_len} frames; write longer "
+                "episodes (frames=...) or lower data.clip_len"
+            )
+
+    def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
+        assert dataset is not None
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            drop_last=shuffle and len(dataset) >= self.batch_size,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self._train, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self._val, shuffle=False)

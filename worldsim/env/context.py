@@ -1,0 +1,97 @@
+"""Initial context for the learned env: frames, past ego motion and ego pose from a scenario."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from worldsim.env.scenarios import Scenario
+from worldsim.sim.camera import Camera
+from worldsim.sim.policies import lane_keeping_action
+from worldsim.sim.vehicle import EgoState
+from worldsim.sim.world import World
+
+
+@dataclass
+class StartContext:
+    """What a rollout starts from."""
+
+    frames_THWC: np.ndarray  # uint8
+    past_motion_T2: np.ndarray  # (T-1, 2) motion between consecutive context frames
+    ego: EgoState
+    prompt: str
+
+
+def build_context(
+    scenario: Scenario,
+    frames: int,
+    resolution: tuple[int, int],
+    dt: float,
+    seed_offset: int = 0,
+) -> StartContext:
+    """Context frames for ``scenario`` at ``resolution``; procedural starts drive the lane keeper
+    through the ground-truth world, dataset starts read the store."""
+    if frames < 1:
+        raise ValueError(f"context_frames={frames} must be at least 1")
+    if scenario.start_type == "dataset":
+        return _dataset_context(scenario, frames, resolution)
+    assert scenario.conditions is not None
+    world = World(
+        seed=scenario.seed + seed_offset,
+        conditions=scenario.conditions,
+        camera=Camera(*resolution),
+        dt=dt,
+        road_length=600.0 + frames * dt * 35.0,
+        start_lane=scenario.lane
+        if scenario.lane is None
+        else min(scenario.lane, scenario.conditions.lanes - 1),
+        start_speed=scenario.speed,
+    )
+    target_d = float(world.road.lane_center(world.road.lane_of(world.state.d)))
+    speed = world.state.ego.speed
+    for _ in range(scenario.warmup_steps):
+        world.step(lane_keeping_action(world, target_d, speed))
+    images, motions = [], []
+    for k in range(frames):
+        images.append(world.render())
+        if k < frames - 1:
+            motions.append(world.step(lane_keeping_action(world, target_d, speed)))
+    past = np.array(motions, dtype=np.float32).reshape(frames - 1, 2)
+    return StartContext(np.stack(images), past, world.state.ego, scenario.effective_prompt())
+
+
+@lru_cache(maxsize=8)
+def _open_store(path: str):  # noqa: ANN202 - cached EpisodeStore
+    from worldsim.data.store import EpisodeStore
+
+    return EpisodeStore(path)
+
+
+def _dataset_context(scenario: Scenario, frames: int, resolution: tuple[int, int]) -> StartContext:
+    assert scenario.store is not None and scenario.episode is not None
+    store = _open_store(scenario.store)
+    if tuple(store.resolution) != tuple(resolution):
+        raise ValueError(
+            f"scenario {scenario.name!r}: store {scenario.store} holds {tuple(store.resolution)} "
+            f"frames but the model generates {tuple(resolution)}"
+        )
+    n = store.num_frames(scenario.episode)
+    if scenario.frame + frames > n:
+        raise ValueError(
+            f"scenario {scenario.name!r}: start.frame={scenario.frame} + {frames} context frames "
+            f"runs past the {n} frames of episode {scenario.episode!r}"
+        )
+    images = store.frames(scenario.episode, scenario.frame, frames)
+    motion = store.ego_motion(scenario.episode)
+    past = motion[scenario.frame : scenario.frame + frames - 1].astype(np.float32)
+    fields = list(store.ego_state_fields)
+    state = store.ego_state(scenario.episode)[scenario.frame + frames - 1]
+    values = {
+        name: float(state[fields.index(name)]) for name in ("x", "y", "heading") if name in fields
+    }
+    speed = float(motion[scenario.frame + frames - 1, 0])
+    ego = EgoState(values.get("x", 0.0), values.get("y", 0.0), values.get("heading", 0.0), speed)
+    prompt = scenario.prompt or store.caption(scenario.episode)
+    return StartContext(images, past, ego, prompt)

@@ -1,0 +1,1 @@
+"""The world-model runtime: one checkpoint in, batched autoregressive frame generation out."""

@@ -1,0 +1,130 @@
+"""One-file world-model checkpoints: rebuild tokenizer, DiT, text encoder and statistics
+without Hydra.
+
+A world-model checkpoint is the Lightning checkpoint of ``WorldModelModule``. Its
+``hyper_parameters["worldsim"]`` holds plain data (the configs of the three networks, the
+ego-motion statistics, dt, the resolved run config) and its ``state_dict`` holds the weights
+under the prefixes ``tokenizer.``, ``dit.`` and ``text_encoder.``. When EMA is on, Lightning's
+``EMAWeightAveraging`` has already put the averaged weights in ``state_dict``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from worldsim.models.dit import DiTConfig, VideoDiT
+from worldsim.models.text import text_encoder_from_state
+from worldsim.models.tokenizer import FrameTokenizer, TokenizerConfig
+from worldsim.runtime.world_model import SamplingConfig, WorldModel
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, unreadable, or not a worldsim checkpoint of this kind."""
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """``torch.load`` a checkpoint on the CPU with clear errors naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many kinds for truncated or foreign files
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _prefixed(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def tokenizer_config_from_dict(data: dict[str, Any]) -> TokenizerConfig:
+    values = dict(data)
+    if "channel_mult" in values:
+        values["channel_mult"] = tuple(values["channel_mult"])
+    return TokenizerConfig(**values)
+
+
+def load_tokenizer(path: str | os.PathLike[str]) -> FrameTokenizer:
+    """The tokenizer from a tokenizer (stage 1) or world-model (stage 2) checkpoint."""
+    ckpt = read_checkpoint(path)
+    hparams = ckpt.get("hyper_parameters", {})
+    state = ckpt.get("state_dict", {})
+    if "worldsim" in hparams:
+        config = hparams["worldsim"]["tokenizer"]
+        weights = _prefixed(state, "tokenizer.")
+    elif "tokenizer_config" in hparams:
+        config = hparams["tokenizer_config"]
+        weights = _prefixed(state, "tokenizer.")
+    else:
+        raise CheckpointError(
+            f"{path} holds no tokenizer; train one with `worldsim-train experiment=tokenizer_tiny`"
+        )
+    tokenizer = FrameTokenizer(tokenizer_config_from_dict(config))
+    tokenizer.load_state_dict(weights)
+    return tokenizer.eval()
+
+
+def load_world_model(
+    path: str | os.PathLike[str],
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    sampling: SamplingConfig | dict[str, Any] | None = None,
+    use_cache: bool = True,
+) -> WorldModel:
+    """Rebuild a ``WorldModel`` from one world-model checkpoint file, without Hydra."""
+    ckpt = read_checkpoint(path)
+    meta = ckpt.get("hyper_parameters", {}).get("worldsim")
+    if meta is None:
+        raise CheckpointError(
+            f"{path} is not a world-model checkpoint (no 'worldsim' metadata); train one with "
+            "`worldsim-train experiment=world_model_tiny`"
+        )
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format {meta.get('format_version')}, this worldsim reads "
+            f"format {FORMAT_VERSION}"
+        )
+    state = ckpt["state_dict"]
+    tokenizer = FrameTokenizer(tokenizer_config_from_dict(meta["tokenizer"]))
+    tokenizer.load_state_dict(_prefixed(state, "tokenizer."))
+    dit = VideoDiT(DiTConfig(**meta["dit"]))
+    dit.load_state_dict(_prefixed(state, "dit."))
+    text = text_encoder_from_state(
+        {"config": meta["text"], "state_dict": _prefixed(state, "text_encoder.")}
+    )
+    if isinstance(sampling, dict):
+        sampling = SamplingConfig(**{**meta.get("sampling", {}), **sampling})
+    elif sampling is None:
+        sampling = SamplingConfig(**meta.get("sampling", {}))
+    return WorldModel(
+        tokenizer,
+        dit,
+        text,
+        motion_mean=meta["motion_mean"],
+        motion_std=meta["motion_std"],
+        dt=meta["dt"],
+        sampling=sampling,
+        device=device,
+        dtype=dtype,
+        metadata={
+            "config": meta.get("config", {}),
+            "checkpoint": str(path),
+            "global_step": ckpt.get("global_step"),
+        },
+        use_cache=use_cache,
+    )

@@ -1,0 +1,143 @@
+"""Stage 2: train the VideoDiT with flow matching and diffusion forcing on tokenizer latents."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from typing import Any
+
+import lightning as L
+import torch
+from einops import rearrange
+from torch import nn
+from worldsim.models.tokenizer import FrameTokenizer, frames_to_tensor
+
+from worldsim.diffusion.flow import (
+    FlowConfig,
+    add_noise,
+    flow_loss,
+    sample_forcing_levels,
+    velocity_target,
+)
+from worldsim.diffusion.guidance import drop_conditions
+from worldsim.models.dit import VideoDiT
+from worldsim.runtime.checkpoint import FORMAT_VERSION
+from worldsim.runtime.world_model import SamplingConfig
+from worldsim.training.schedule import warmup_lambda
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+class WorldModelModule(L.LightningModule):
+    """Receives built networks; the tokenizer is frozen, the DiT and text encoder train."""
+
+    def __init__(
+        self,
+        tokenizer: FrameTokenizer,
+        dit: VideoDiT,
+        text_encoder: nn.Module,
+        optimizer: OptimizerFactory,
+        flow: FlowConfig,
+        motion_mean: list[float],
+        motion_std: list[float],
+        dt: float,
+        sampling: SamplingConfig | None = None,
+        warmup_steps: int = 100,
+        text_state: dict[str, Any] | None = None,
+        run_config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.tokenizer = tokenizer.eval().requires_grad_(False)
+        self.dit = dit
+        self.text_encoder = text_encoder
+        self.optimizer_factory = optimizer
+        self.flow = flow
+        self.warmup_steps = warmup_steps
+        self.sampling = sampling or SamplingConfig()
+        self.register_buffer("motion_mean", torch.tensor(motion_mean, dtype=torch.float32))
+        self.register_buffer("motion_std", torch.tensor(motion_std, dtype=torch.float32))
+        self.save_hyperparameters(
+            {
+                "worldsim": {
+                    "format_version": FORMAT_VERSION,
+                    "tokenizer": _plain(asdict(tokenizer.config)),
+                    "dit": dit.config.to_dict(),
+                    "text": _plain(text_state or {}),
+                    "flow": asdict(flow),
+                    "sampling": asdict(self.sampling),
+                    "motion_mean": list(map(float, motion_mean)),
+                    "motion_std": list(map(float, motion_std)),
+                    "dt": float(dt),
+                    "warmup_steps": int(warmup_steps),
+                    "config": _plain(run_config or {}),
+                }
+            }
+        )
+
+    # -- batches ----------------------------------------------------------------------------
+    def latents(self, batch: dict[str, Any]) -> torch.Tensor:
+        """Clip latents ``(B, T, C, h, w)``: cached, or encoded from frames on the fly."""
+        if "latents" in batch:
+            return batch["latents"].float()
+        frames = batch["frames"]  # (B, T, H, W, 3) uint8
+        b = frames.shape[0]
+        with torch.no_grad():
+            x = frames_to_tensor(rearrange(frames, "b t h w c -> (b t) h w c"))
+            z = self.tokenizer.encode(x.to(self.device))
+        return rearrange(z, "(b t) c h w -> b t c h w", b=b)
+
+    @staticmethod
+    def incoming_motion(motion_BT2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frame i is conditioned on the motion from frame i-1 to i; frame 0 gets the null."""
+        shifted = torch.cat([torch.zeros_like(motion_BT2[:, :1]), motion_BT2[:, :-1]], dim=1)
+        valid = torch.ones(motion_BT2.shape[:2], dtype=torch.bool, device=motion_BT2.device)
+        valid[:, 0] = False
+        return shifted, valid
+
+    def flow_step(
+        self, batch: dict[str, Any], generator: torch.Generator | None = None, train: bool = True
+    ) -> torch.Tensor:
+        x0 = self.latents(batch)
+        b, t = x0.shape[:2]
+        motion, valid = self.incoming_motion(batch["ego_motion_norm"].float())
+        prompts = list(batch["caption"])
+        if train:
+            prompts, valid = drop_conditions(
+                prompts, valid, self.flow.text_dropout, self.flow.action_dropout, generator
+            )
+        levels, mask = sample_forcing_levels(b, t, self.flow, generator, self.device)
+        noise = torch.randn(x0.shape, generator=generator, device=self.device)
+        xt = add_noise(x0, noise, levels)
+        text = self.text_encoder(prompts)
+        pred = self.dit(xt, levels, motion, valid, text.tokens_BLD, text.mask_BL, text.pooled_BD)
+        return flow_loss(pred, velocity_target(x0, noise), mask)
+
+    # -- lightning hooks --------------------------------------------------------------------
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss = self.flow_step(batch)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["caption"]))
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        generator = torch.Generator(device=self.device).manual_seed(1000 + batch_idx)
+        loss = self.flow_step(batch, generator, train=False)
+        self.log("val/loss", loss, prog_bar=True, batch_size=len(batch["caption"]), sync_dist=True)
+        return loss
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = self.optimizer_factory(params)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_lambda(self.warmup_steps))
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists recursively, so hyper-parameters are plain YAML/JSON data."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
