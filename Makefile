@@ -15,10 +15,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e ".[dev]"
 	touch $(STAMP)
 
+WM_CKPT := outputs/runs/world_model_tiny/checkpoints/last.ckpt
+
+# Generate procedural data, train the tiny tokenizer and world model (resuming finished or
+# interrupted stages), then roll three scenarios out in worldsim/DrivingWorld-v0.
 demo: $(STAMP)
-	$(BIN)/worldsim-data out=$(DEMO_OUT)/store episodes=8 frames=80 preview=true
-	@echo "preview video:  $(DEMO_OUT)/store/preview/preview.mp4"
-	@echo "contact sheet:  $(DEMO_OUT)/store/preview/contact_sheet.png"
+	$(BIN)/worldsim-data out=$(DEMO_OUT)/store episodes=8 frames=60 preview=true progress=false
+	$(BIN)/worldsim-train experiment=tokenizer_tiny ckpt_path=last
+	$(BIN)/worldsim-train experiment=world_model_tiny ckpt_path=last
+	$(BIN)/worldsim-rollout checkpoint=$(WM_CKPT) out=$(DEMO_OUT)/rollouts \
+		scenarios=[hard_braking,night_rain_curve,lane_change_left]
+	@echo "procedural preview: $(DEMO_OUT)/store/preview/preview.mp4"
+	@echo "rollouts:           $(DEMO_OUT)/rollouts/<scenario>/rollout.mp4, contact_sheet.png, steps.csv"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -29,6 +37,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/sim_fps.py
+	$(BIN)/python benchmarks/world_model.py --checkpoint $(WM_CKPT)
+	$(BIN)/python benchmarks/rollout_quality.py --checkpoint $(WM_CKPT)
+	$(BIN)/python benchmarks/env_speed.py --checkpoint $(WM_CKPT)
 
 clean:
 	rm -rf $(VENV) outputs dist build

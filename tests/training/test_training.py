@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import signal
 import subprocess
@@ -56,8 +57,8 @@ def test_every_config_group_composes_and_instantiates(group: str) -> None:
                 continue
             if group in ("callbacks", "logger"):
                 for name, sub in node.items():
-                    if name == "wandb":
-                        pytest.importorskip("wandb")
+                    if name == "wandb" and importlib.util.find_spec("wandb") is None:
+                        continue  # optional logger
                     assert instantiate(sub) is not None
             elif group == "optimizer":
                 opt = instantiate(node)([torch.nn.Parameter(torch.zeros(1))])

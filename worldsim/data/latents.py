@@ -61,7 +61,10 @@ def build_latent_cache(
         os.replace(tmp, folder / f"{key}.npy")
     info = {
         "tag": tag,
-        "tokenizer": {**asdict(tokenizer.config), "channel_mult": list(tokenizer.config.channel_mult)},
+        "tokenizer": {
+            **asdict(tokenizer.config),
+            "channel_mult": list(tokenizer.config.channel_mult),
+        },
         "downsample": tokenizer.downsample,
         "latent_channels": tokenizer.latent_channels,
         "latent_scale": float(tokenizer.latent_scale),
@@ -119,7 +122,9 @@ class LatentClipDataset(Dataset):
         motion = self._store.ego_motion(key)[start : start + length].astype(np.float32)
         stats = self._store.stats.ego_motion
         return {
-            "latents": torch.from_numpy(np.array(latents[start : start + length], dtype=np.float32)),
+            "latents": torch.from_numpy(
+                np.array(latents[start : start + length], dtype=np.float32)
+            ),
             "ego_motion": torch.from_numpy(motion),
             "ego_motion_norm": torch.from_numpy(stats.normalize(motion).astype(np.float32)),
             "caption": self._store.caption(key),

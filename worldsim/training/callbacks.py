@@ -9,9 +9,9 @@ import lightning as L
 import numpy as np
 import torch
 from einops import rearrange
-from worldsim.models.tokenizer import tensor_to_frames
 
 from worldsim.data.video import psnr, write_video
+from worldsim.models.tokenizer import tensor_to_frames
 from worldsim.runtime.world_model import SamplingConfig, WorldModel
 from worldsim.utils.png import write_png
 

@@ -10,7 +10,6 @@ import lightning as L
 import torch
 from einops import rearrange
 from torch import nn
-from worldsim.models.tokenizer import FrameTokenizer, frames_to_tensor
 
 from worldsim.diffusion.flow import (
     FlowConfig,
@@ -21,6 +20,7 @@ from worldsim.diffusion.flow import (
 )
 from worldsim.diffusion.guidance import drop_conditions
 from worldsim.models.dit import VideoDiT
+from worldsim.models.tokenizer import FrameTokenizer, frames_to_tensor
 from worldsim.runtime.checkpoint import FORMAT_VERSION
 from worldsim.runtime.world_model import SamplingConfig
 from worldsim.training.schedule import warmup_lambda
