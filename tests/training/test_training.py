@@ -186,3 +186,19 @@ def test_missing_tokenizer_checkpoint_gives_a_clear_error(tmp_path: Path) -> Non
     )
     assert proc.returncode == 2
     assert "nowhere.ckpt" in proc.stderr and "experiment=tokenizer_tiny" in proc.stderr
+
+
+@pytest.mark.slow
+def test_bf16_autocast_option_trains(trained: Path) -> None:
+    train(
+        trained,
+        "experiment=world_model_tiny",
+        "run_name=bf16",
+        "trainer.precision=bf16-mixed",
+        "trainer.max_steps=2",
+        "trainer.val_check_interval=1000",
+        "callbacks.rollout=null",
+        "trainer.limit_val_batches=0",
+    )
+    model = worldsim.load_world_model(trained / "runs" / "bf16" / "checkpoints" / "last.ckpt")
+    assert model.dit.config.depth == 1

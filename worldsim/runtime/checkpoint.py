@@ -49,7 +49,12 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 
 
 def _prefixed(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    """Entries under ``prefix``, with ``torch.compile``'s ``_orig_mod.`` wrapper removed."""
+    out = {}
+    for key, value in state.items():
+        if key.startswith(prefix):
+            out[key[len(prefix) :].replace("_orig_mod.", "")] = value
+    return out
 
 
 def tokenizer_config_from_dict(data: dict[str, Any]) -> TokenizerConfig:
