@@ -12,7 +12,7 @@ DEMO_OUT ?= outputs/demo
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(TORCH)
-	$(BIN)/python -m pip install -e ".[dev]"
+	$(BIN)/python -m pip install -e ".[dev,nuscenes]"
 	touch $(STAMP)
 
 WM_CKPT := outputs/runs/world_model_tiny/checkpoints/last.ckpt

@@ -174,3 +174,38 @@ def test_stable_baselines3_checker_and_ppo(checkpoint: str) -> None:
     model.learn(total_timesteps=128)
     dict_env = make(checkpoint, horizon=32, obs_mode="dict")
     sb3.PPO("MultiInputPolicy", dict_env, n_steps=32, batch_size=16, n_epochs=1, seed=0).learn(64)
+
+
+def test_dataset_scenario_starts_from_store_frames(
+    checkpoint: str, procedural_store: Path, tmp_path: Path
+) -> None:
+    from worldsim.data.store import EpisodeStore
+
+    store = EpisodeStore(procedural_store)
+    key = store.keys()[0]
+    path = tmp_path / "from_store.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "from_store",
+                "start": {
+                    "type": "dataset",
+                    "store": str(procedural_store),
+                    "episode": key,
+                    "frame": 3,
+                },
+                "horizon": 5,
+                "context_frames": 2,
+            }
+        )
+    )
+    env = make(checkpoint, scenario=str(path)).unwrapped
+    obs, info = env.reset(seed=0)
+    np.testing.assert_array_equal(obs, store.frames(key, 4, 1)[0])
+    assert info["prompt"] == store.caption(key)
+    assert abs(info["speed"] - float(store.ego_motion(key)[4, 0])) < 1e-4
+    env.step(np.zeros(2, np.float32))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(path.read_text().replace("frame: 3", "frame: 23"))
+    with pytest.raises(ValueError, match="runs past"):
+        make(checkpoint, scenario=str(bad)).reset(seed=0)

@@ -16,3 +16,8 @@ class StoreMismatchError(ValueError):
 
 class EpisodeWriteError(RuntimeError):
     """Loading or writing one episode failed; the message names the episode key."""
+
+
+class SkipEpisode(Exception):
+    """Raised by a source's ``load`` when an episode cannot be written (e.g. missing images);
+    the writer leaves it out, reports the reason and goes on."""

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from worldsim.data.episode import EGO_MOTION_FIELDS, Episode
 from worldsim.data.errors import (
     EpisodeWriteError,
+    SkipEpisode,
     StoreMismatchError,
     StoreReadError,
 )
@@ -384,6 +385,7 @@ class StoreSummary:
     num_episodes: int
     written: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    left_out: dict[str, str] = field(default_factory=dict)  # key -> reason given by the source
     splits: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -564,6 +566,7 @@ def write_store(
     skipped = [k for k in keys if k in state.metas]
     missing = [k for k in keys if k not in state.metas]
     written: list[str] = []
+    left_out: dict[str, str] = {}
     bar = tqdm(
         total=len(keys),
         initial=len(skipped),
@@ -589,6 +592,10 @@ def write_store(
                     meta = write_episode(
                         source, key, episodes_dir, default_splits[key], state.expected(), crf
                     )
+                except SkipEpisode as exc:
+                    left_out[key] = str(exc)
+                    bar.update(1)
+                    continue
                 except StoreMismatchError:
                     raise
                 except Exception as exc:
@@ -596,15 +603,27 @@ def write_store(
                 accept(meta)
         else:
             _write_parallel(
-                source, missing, episodes_dir, default_splits, state, accept, workers, crf
+                source,
+                missing,
+                episodes_dir,
+                default_splits,
+                state,
+                accept,
+                workers,
+                crf,
+                left_out,
+                bar,
             )
     finally:
         bar.close()
+    for key, reason in left_out.items():
+        print(f"left out episode {key!r}: {reason}")
     return StoreSummary(
         root=root,
         num_episodes=len(state.metas),
         written=written,
         skipped=skipped,
+        left_out=left_out,
         splits=state.manifest()["splits"],
         seconds=time.perf_counter() - started,
     )
@@ -625,6 +644,8 @@ def _write_parallel(
     accept: Callable[[dict[str, Any]], None],
     workers: int,
     crf: int,
+    left_out: dict[str, str],
+    bar: Any,
 ) -> None:
     try:
         pickle.dumps(source)
@@ -653,6 +674,10 @@ def _write_parallel(
                     key = pending.pop(future)
                     try:
                         meta = future.result()
+                    except SkipEpisode as exc:
+                        left_out[key] = str(exc)
+                        bar.update(1)
+                        continue
                     except StoreMismatchError:
                         raise
                     except Exception as exc:

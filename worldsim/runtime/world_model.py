@@ -389,9 +389,7 @@ class WorldModel:
         """A copy of everything row ``row`` needs to continue: cache slots, position, prompt."""
         if self.cache is None or self.cache.valid_BN is None:
             raise RuntimeError("call reset() before row_state()")
-        idx = self._branch_rows(row)
-        per = self.dit.config.tokens_per_frame
-        flat = (idx[:, None] * per + torch.arange(per, device=self.device)).reshape(-1)
+        idx, flat = self._branch_rows(row)
         return {
             "k": [k[flat].clone() for k in self.cache.k],  # type: ignore[index]
             "v": [v[flat].clone() for v in self.cache.v],  # type: ignore[index]
@@ -405,9 +403,7 @@ class WorldModel:
         """Restore a row from :meth:`row_state` (possibly taken from another row)."""
         if self.cache is None or self.cache.valid_BN is None:
             raise RuntimeError("call reset() before load_row_state()")
-        idx = self._branch_rows(row)
-        per = self.dit.config.tokens_per_frame
-        flat = (idx[:, None] * per + torch.arange(per, device=self.device)).reshape(-1)
+        idx, flat = self._branch_rows(row)
         for layer in range(self.cache.depth):
             self.cache.k[layer][flat] = state["k"][layer]  # type: ignore[index]
             self.cache.v[layer][flat] = state["v"][layer]  # type: ignore[index]
@@ -418,6 +414,10 @@ class WorldModel:
         prompts[row] = state["prompt"]
         self._set_prompts(prompts, self.batch)
 
-    def _branch_rows(self, row: int) -> torch.Tensor:
+    def _branch_rows(self, row: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch rows of ``row`` in every guidance branch, and their token rows in the cache."""
         branches = self.sampling.scales.branches
-        return torch.arange(branches, device=self.device) * self.batch + row
+        idx = torch.arange(branches, device=self.device) * self.batch + row
+        per = self.dit.config.tokens_per_frame
+        flat = (idx[:, None] * per + torch.arange(per, device=self.device)).reshape(-1)
+        return idx, flat
