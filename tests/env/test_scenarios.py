@@ -34,6 +34,10 @@ def test_library_has_the_required_coverage() -> None:
 @pytest.mark.parametrize("name", list_scenarios())
 def test_every_scenario_runs_in_the_procedural_env(name: str) -> None:
     scenario = load_scenario(name)
+    if scenario.start_type == "dataset":
+        with pytest.raises(ValueError, match="start.type: procedural"):
+            gym.make(worldsim.PROCEDURAL_ENV_ID, scenario=name)
+        return
     mode = scenario.actions.mode if scenario.actions else "steer_accel"
     env = gym.make(worldsim.PROCEDURAL_ENV_ID, scenario=name, action_mode=mode).unwrapped
     _, info = env.reset(seed=0)

@@ -72,6 +72,7 @@ def _datamodule(cfg: DictConfig, latents_dir: str | None = None) -> Any:
         stride=cfg.data.get("stride"),
         val_stride=cfg.data.get("val_stride"),
         latents_dir=latents_dir,
+        condition=str(cfg.data.get("condition", "ego_motion")),
     )
 
 
@@ -110,7 +111,24 @@ def build_world_model_stage(cfg: DictConfig, store: Any) -> tuple[Any, Any]:
             f"downsampling factor {down}"
         )
     text = build_text_encoder(instantiate(cfg.text, "text"))
+    condition = str(cfg.data.get("condition", "ego_motion"))
+    if condition == "actions":
+        from worldsim.data.sources.gym import action_dim
+
+        if store.action_space is None:
+            raise UserError(
+                f"data.condition=actions but store {store.root} records no action space; "
+                "write it with `worldsim-data source=gym ...`"
+            )
+        dim = action_dim(store.action_space)
+        mean, std = [0.0] * dim, [1.0] * dim
+    else:
+        dim = 2
+        stats = store.stats.ego_motion
+        mean = [float(v) for v in stats.mean]
+        std = [float(v) if v > 1e-6 else 1.0 for v in stats.std]
     with open_dict(cfg):
+        cfg.model.action_dim = dim
         fill = {
             "latent_channels": tokenizer.latent_channels,
             "latent_height": int(cfg.data.height) // down,
@@ -130,15 +148,14 @@ def build_world_model_stage(cfg: DictConfig, store: Any) -> tuple[Any, Any]:
     latents_dir = None
     if cfg.data.get("latent_cache"):
         latents_dir = str(build_latent_cache(store.root, tokenizer))
-    stats = store.stats.ego_motion
     module = WorldModelModule(
         tokenizer,
         dit,
         text,
         optimizer=instantiate(cfg.optimizer, "optimizer"),
         flow=instantiate(cfg.diffusion, "diffusion"),
-        motion_mean=[float(v) for v in stats.mean],
-        motion_std=[float(v) if v > 1e-6 else 1.0 for v in stats.std],
+        motion_mean=mean,
+        motion_std=std,
         dt=float(store.dt),
         sampling=instantiate(cfg.sampler, "sampler"),
         warmup_steps=int(cfg.warmup_steps),

@@ -3,12 +3,56 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from worldsim.data.clips import ClipDataset
 from worldsim.data.store import EpisodeStore
+
+CONDITIONS = ("ego_motion", "actions")
+
+
+class ConditionedClips(Dataset):
+    """Adds the per-frame conditioning to clip items: ``cond`` (normalised, what the model
+    sees) and ``cond_raw`` (the units the runtime takes). ``ego_motion`` uses the store's
+    normalisation statistics; ``actions`` encodes the recorded raw actions with their space."""
+
+    def __init__(self, base: Dataset, store_root: str, condition: str) -> None:
+        self.base = base
+        self.store_root = store_root
+        self.condition = condition
+        self._store: EpisodeStore | None = None
+        if condition == "actions":
+            space = EpisodeStore(store_root).action_space
+            if space is None:
+                raise ValueError(
+                    f"data.condition=actions but store {store_root} has no recorded action space; "
+                    "record it with `worldsim-data source=gym ...` or use data.condition=ego_motion"
+                )
+            self.space = space
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = dict(self.base[index])
+        if self.condition == "ego_motion":
+            item["cond"] = item["ego_motion_norm"]
+            item["cond_raw"] = item["ego_motion"]
+            return item
+        from worldsim.data.sources.gym import encode_actions
+
+        if self._store is None:
+            self._store = EpisodeStore(self.store_root)
+        start = int(item["start"])
+        length = item["ego_motion"].shape[0]
+        raw = self._store.actions(item["key"])[start : start + length]
+        encoded = torch.from_numpy(encode_actions(raw, self.space))
+        item["cond"] = item["cond_raw"] = encoded
+        return item
 
 
 class EpisodeDataModule(L.LightningDataModule):
@@ -27,8 +71,14 @@ class EpisodeDataModule(L.LightningDataModule):
         stride: int | None = None,
         val_stride: int | None = None,
         latents_dir: str | None = None,
+        condition: str = "ego_motion",
     ) -> None:
         super().__init__()
+        if condition not in CONDITIONS:
+            raise ValueError(
+                f"data.condition={condition!r} is unknown; choose one of {list(CONDITIONS)}"
+            )
+        self.condition = condition
         if clip_len < 1 or batch_size < 1 or num_workers < 0:
             raise ValueError(
                 f"data.clip_len={clip_len} and data.batch_size={batch_size} must be >= 1 and "
@@ -51,10 +101,12 @@ class EpisodeDataModule(L.LightningDataModule):
         if self.latents_dir is not None:
             from worldsim.data.latents import LatentClipDataset
 
-            return LatentClipDataset(
+            base: Dataset = LatentClipDataset(
                 self.store, self.latents_dir, split=split, clip_len=self.clip_len, stride=stride
             )
-        return ClipDataset(self.store, split=split, clip_len=self.clip_len, stride=stride)
+        else:
+            base = ClipDataset(self.store, split=split, clip_len=self.clip_len, stride=stride)
+        return ConditionedClips(base, self.store, self.condition)
 
     def setup(self, stage: str | None = None) -> None:
         if not Path(self.store).is_dir():

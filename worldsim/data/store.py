@@ -437,9 +437,18 @@ class _ManifestState:
                 state_fields, (m["moments"]["ego_state"] for m in train)
             ).to_json(),
         }
+        action_space = next(
+            (
+                m["extra"]["action_space"]
+                for m in metas
+                if (m.get("extra") or {}).get("action_space")
+            ),
+            None,
+        )
         return {
             "format_version": FORMAT_VERSION,
             "source": self.source,
+            "action_space": action_space,
             "dt": self.dt,
             "fps": 1.0 / self.dt,
             "resolution": self.resolution,
@@ -852,6 +861,12 @@ class EpisodeStore:
     def ego_state(self, key: str) -> np.ndarray:
         """(T, K) float32 or float64, columns named by ``ego_state_fields``."""
         return self._load_array(key, EGO_STATE_FILE, len(self.meta(key)["ego_state_fields"]))
+
+    @property
+    def action_space(self) -> dict[str, Any] | None:
+        """The recorded action space (``{"type": "Box", ...}`` or ``{"type": "Discrete", "n"}``)
+        when the source recorded raw actions with their space, else None."""
+        return self.manifest.get("action_space")
 
     def actions(self, key: str) -> np.ndarray | None:
         """(T, A) actions, or None when the source recorded none."""

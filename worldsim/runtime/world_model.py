@@ -93,6 +93,11 @@ class WorldModel:
         return int(self.position_B.max()) if self.position_B.numel() else 0
 
     @property
+    def action_dim(self) -> int:
+        """Width of the per-frame conditioning (2 for ego motion)."""
+        return self.dit.config.action_dim
+
+    @property
     def context_window(self) -> int:
         return self.dit.config.context_window
 
@@ -132,7 +137,7 @@ class WorldModel:
     def _motion_inputs(self, motion_B2: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         b = self.batch
         if motion_B2 is None:
-            motion = torch.zeros(b, 2, device=self.device)
+            motion = torch.zeros(b, self.action_dim, device=self.device)
             valid = torch.zeros(b, dtype=torch.bool, device=self.device)
         else:
             motion = self.normalize_motion(motion_B2)
@@ -168,9 +173,10 @@ class WorldModel:
         b, t = frames.shape[:2]
         if past_motion is not None:
             past = torch.as_tensor(np.asarray(past_motion), dtype=torch.float32)
-            if past.shape != (b, t - 1, 2):
+            if past.shape != (b, t - 1, self.action_dim):
                 raise ValueError(
-                    f"past_motion must have shape ({b}, {t - 1}, 2), got {tuple(past.shape)}"
+                    f"past_motion must have shape ({b}, {t - 1}, {self.action_dim}), got "
+                    f"{tuple(past.shape)}"
                 )
         self.batch = b
         self.cache = self.dit.new_cache()
@@ -233,7 +239,7 @@ class WorldModel:
             latents[idx] = self.encode(frames[:, i])
             motion = None
             if past is not None and i > 0:
-                motion = torch.zeros(self.batch, 2)
+                motion = torch.zeros(self.batch, self.action_dim)
                 motion[idx.cpu()] = past[:, i - 1].float()
             self._commit(latents, motion, generator, rows=mask)
 
@@ -253,9 +259,10 @@ class WorldModel:
         if self.cache is None:
             raise RuntimeError("call reset() with context frames before step()")
         motion = torch.as_tensor(np.asarray(ego_motion), dtype=torch.float32)
-        if motion.shape != (self.batch, 2) or not torch.isfinite(motion).all():
+        if motion.shape != (self.batch, self.action_dim) or not torch.isfinite(motion).all():
             raise ValueError(
-                f"ego_motion must be finite with shape ({self.batch}, 2), got {tuple(motion.shape)}"
+                f"ego_motion must be finite with shape ({self.batch}, {self.action_dim}), got "
+                f"{tuple(motion.shape)}"
             )
         if prompts is not None:
             self._set_prompts(prompts, self.batch)
@@ -281,8 +288,10 @@ class WorldModel:
     ) -> np.ndarray:
         """Generate ``N`` frames for ego motions ``(B, N, 2)``; returns uint8 ``(B, N, H, W, 3)``."""
         motion = np.asarray(ego_motion, dtype=np.float32)
-        if motion.ndim != 3 or motion.shape[-1] != 2:
-            raise ValueError(f"ego_motion must have shape (B, N, 2), got {motion.shape}")
+        if motion.ndim != 3 or motion.shape[-1] != self.action_dim:
+            raise ValueError(
+                f"ego_motion must have shape (B, N, {self.action_dim}), got {motion.shape}"
+            )
         self.reset(context_frames, prompts, past_motion, generator)
         frames = [self.step(motion[:, i], generator=generator) for i in range(motion.shape[1])]
         return np.stack(frames, axis=1)

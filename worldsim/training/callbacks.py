@@ -62,7 +62,8 @@ class RolloutVideos(L.Callback):
         real = self._real_frames(pl_module, batch)[: self.clips]  # (B, T, H, W, 3) uint8
         if real.shape[1] <= self.context_frames:
             return
-        motion = batch["ego_motion"][: self.clips].float().cpu().numpy()  # (B, T, 2)
+        raw = batch["cond_raw"] if "cond_raw" in batch else batch["ego_motion"]
+        motion = raw[: self.clips].float().cpu().numpy()  # (B, T, action_dim)
         captions = list(batch["caption"][: self.clips])
         k = self.context_frames
         model = WorldModel(

@@ -99,7 +99,8 @@ class WorldModelModule(L.LightningModule):
     ) -> torch.Tensor:
         x0 = self.latents(batch)
         b, t = x0.shape[:2]
-        motion, valid = self.incoming_motion(batch["ego_motion_norm"].float())
+        cond = batch["cond"] if "cond" in batch else batch["ego_motion_norm"]
+        motion, valid = self.incoming_motion(cond.float())
         prompts = list(batch["caption"])
         if train:
             prompts, valid = drop_conditions(
