@@ -1,12 +1,22 @@
-"""Latent cache: every episode of a store encoded once by a tokenizer, so stage-2 training never
-decodes video. Layout: ``<store>/latents/<tag>/<key>.npy`` (float16 ``(T, C, h, w)``) plus
-``latents.json``; ``tag`` hashes the tokenizer's config and weights."""
+"""The latent cache: every episode of a store encoded once by a tokenizer, so stage-2 training
+never decodes video.
+
+Layout::
+
+    <store>/latents/<tag>/latents.json     tokenizer config, downsample, latent shape, tag, scale
+    <store>/latents/<tag>/<key>.npy        float16 (T, C, h, w) scaled posterior means
+
+``tag`` is a short hash of the tokenizer's config and weights (``latent_scale`` included), so a
+different tokenizer never reads stale latents. Each file is written atomically (temporary file
++ ``os.replace``) and complete files are skipped, so an interrupted build resumes.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from collections import OrderedDict
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -14,21 +24,86 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from worldsim.data.clips import clip_windows
 from worldsim.data.errors import StoreReadError
 from worldsim.data.store import EpisodeStore
 from worldsim.models.tokenizer import FrameTokenizer, frames_to_tensor
 
+CACHE_VERSION = 1
+LATENTS_DIR = "latents"
+INFO_FILE = "latents.json"
+TMP_PREFIX = ".tmp-"
+LATENT_DTYPE = np.float16
+MAX_OPEN_FILES = 64  # memory maps kept open per process (each holds a file descriptor)
+
 
 def tokenizer_tag(tokenizer: FrameTokenizer) -> str:
-    """Short hash of the tokenizer's config and weights."""
-    digest = hashlib.sha1(json.dumps(asdict(tokenizer.config), sort_keys=True).encode())
+    """Short hash (12 hex digits) of the tokenizer's config and weights."""
+    config = asdict(tokenizer.config)
+    config["channel_mult"] = list(config["channel_mult"])
+    digest = hashlib.sha1(json.dumps([CACHE_VERSION, config], sort_keys=True).encode())
     for name, tensor in sorted(tokenizer.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}:{flat.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:12]
+
+
+def default_latents_dir(store_root: str | os.PathLike[str], tokenizer: FrameTokenizer) -> Path:
+    """``<store>/latents/<tag>``: where :func:`build_latent_cache` writes by default."""
+    return Path(store_root) / LATENTS_DIR / tokenizer_tag(tokenizer)
+
+
+def _rebuild_hint(path: Path) -> str:
+    return (
+        f"delete {path} and rebuild the cache (stage-2 `worldsim-train` with "
+        "data.latent_cache=true re-encodes missing episodes on start, or call "
+        "worldsim.data.latents.build_latent_cache(store, tokenizer))"
+    )
+
+
+def _latent_header(path: Path) -> tuple[tuple[int, ...], np.dtype] | None:
+    """Shape and dtype of a readable ``.npy`` file, or None when it is missing or damaged."""
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    return tuple(array.shape), array.dtype
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@torch.no_grad()
+def _encode_episode(
+    store: EpisodeStore, key: str, tokenizer: FrameTokenizer, batch_size: int, device: torch.device
+) -> np.ndarray:
+    """Scaled posterior means of all frames of ``key``, ``(T, C, h, w)`` float16."""
+    total = store.num_frames(key)
+    chunks = []
+    for start in range(0, total, batch_size):
+        frames_THWC = store.frames(key, start, min(batch_size, total - start))
+        x = frames_to_tensor(frames_THWC).to(device)  # (t, 3, H, W)
+        chunks.append(tokenizer.encode(x).float().cpu().numpy().astype(LATENT_DTYPE))
+    return np.concatenate(chunks)  # (T, C, h, w)
 
 
 def build_latent_cache(
@@ -39,95 +114,173 @@ def build_latent_cache(
     device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> Path:
-    """Encode every episode (posterior means, scaled) once; resumable and atomic per file."""
+    """Encode every episode of the store once; returns the cache folder.
+
+    Writes ``<out>/<key>.npy`` (default ``out``: ``<store>/latents/<tag>``) per episode and then
+    ``latents.json``. Complete files are skipped; missing or damaged ones are (re-)encoded.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size} must be >= 1")
     store = EpisodeStore(store_root)
+    if store.resolution is None:
+        raise StoreReadError(f"episode store {store.root} has no episodes to encode")
     tag = tokenizer_tag(tokenizer)
-    folder = Path(out) if out is not None else Path(store_root) / "latents" / tag
+    folder = Path(out) if out is not None else store.root / LATENTS_DIR / tag
+    info_path = folder / INFO_FILE
+    if info_path.is_file():
+        try:
+            old_tag = json.loads(info_path.read_text(encoding="utf-8")).get("tag")
+        except (OSError, ValueError):
+            old_tag = None
+        if old_tag is not None and old_tag != tag:
+            raise ValueError(
+                f"{folder} holds latents of tokenizer {old_tag}, not of this tokenizer ({tag}); "
+                "choose another out= folder (the default is one per tokenizer) or delete it"
+            )
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = tokenizer.to(device).eval()
-    keys = store.keys()
-    todo = [k for k in keys if not (folder / f"{k}.npy").is_file()]
-    for key in tqdm(todo, disable=not progress, desc="encoding latents", unit="episode"):
-        frames = store.frames(key)
-        chunks = []
-        with torch.no_grad():
-            for i in range(0, len(frames), batch_size):
-                x = frames_to_tensor(frames[i : i + batch_size]).to(device)
-                chunks.append(tokenizer.encode(x).cpu().numpy().astype(np.float16))
-        latents = np.concatenate(chunks)
-        tmp = folder / f".{key}.npy.tmp-{os.getpid()}"
-        with open(tmp, "wb") as fh:
-            np.save(fh, latents)
-        os.replace(tmp, folder / f"{key}.npy")
+    height, width = store.resolution
+    latent_shape = tokenizer.latent_shape(height, width)  # (C, h, w)
+
+    device = torch.device(device)
+    home = tokenizer.latent_scale.device
+    was_training = tokenizer.training
+    tokenizer.to(device).eval()
+    try:
+        keys = store.keys()
+        for key in tqdm(keys, disable=not progress, desc="encoding latents", unit="episode"):
+            path = folder / f"{key}.npy"
+            want = (store.num_frames(key), *latent_shape)
+            if _latent_header(path) == (want, np.dtype(LATENT_DTYPE)):
+                continue  # complete (maybe written meanwhile by another process)
+            latents_TCHW = _encode_episode(store, key, tokenizer, batch_size, device)
+            _save_atomic(path, latents_TCHW)
+    finally:
+        tokenizer.to(home).train(was_training)
+
+    config = asdict(tokenizer.config)
+    config["channel_mult"] = list(config["channel_mult"])
     info = {
+        "version": CACHE_VERSION,
         "tag": tag,
-        "tokenizer": {
-            **asdict(tokenizer.config),
-            "channel_mult": list(tokenizer.config.channel_mult),
-        },
+        "tokenizer": config,
         "downsample": tokenizer.downsample,
         "latent_channels": tokenizer.latent_channels,
+        "latent_shape": list(latent_shape),
         "latent_scale": float(tokenizer.latent_scale),
-        "episodes": len(keys),
+        "dtype": np.dtype(LATENT_DTYPE).name,
+        "resolution": [height, width],
+        "episodes": {key: store.num_frames(key) for key in keys},
     }
-    tmp = folder / f".latents.json.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps(info, indent=2))
-    os.replace(tmp, folder / "latents.json")
+    _write_json_atomic(info_path, info)
     return folder
 
 
+def read_latent_info(latents_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The cache's ``latents.json``; StoreReadError when it is missing or unreadable."""
+    path = Path(latents_dir) / INFO_FILE
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise StoreReadError(
+            f"{path} is missing, so {Path(latents_dir)} is not a complete latent cache; "
+            f"{_rebuild_hint(Path(latents_dir))}"
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise StoreReadError(f"{path} is not readable JSON ({exc}); {_rebuild_hint(path)}") from exc
+    if not isinstance(info, dict) or "latent_shape" not in info:
+        raise StoreReadError(f"{path} is not a latent cache description; {_rebuild_hint(path)}")
+    return info
+
+
 class LatentClipDataset(Dataset):
-    """Clip windows like ``ClipDataset`` but carrying cached latents instead of frames."""
+    """Clip windows like :class:`~worldsim.data.clips.ClipDataset`, carrying cached latents.
+
+    Items are dicts: ``latents`` float32 (T, C, h, w), ``ego_motion`` float32 (T, 2),
+    ``ego_motion_norm`` float32 (T, 2) normalised with the store's train statistics,
+    ``caption`` str, ``key`` str, ``start`` int. The store and the memory-mapped latent files
+    are opened lazily in each process, so the dataset is safe to use with DataLoader workers.
+    """
 
     def __init__(
         self,
         store_root: str | os.PathLike[str],
         latents_dir: str | os.PathLike[str],
-        split: str = "train",
+        split: str | None = "train",
         clip_len: int = 8,
         stride: int | None = None,
+        verify: bool = True,
     ) -> None:
-        self.store_root = str(store_root)
+        self.store_root = Path(store_root)
         self.latents_dir = Path(latents_dir)
         self.split = split
         self.clip_len = clip_len
+        self.verify = verify
+        self.info = read_latent_info(self.latents_dir)
+        self.latent_shape: tuple[int, int, int] = tuple(self.info["latent_shape"])
         store = EpisodeStore(self.store_root)
-        self.windows = clip_windows(store, clip_len, stride=stride, split=split)
+        self.windows = clip_windows(store, clip_len, stride, split)
+        self.stats = store.stats.ego_motion
         self._store: EpisodeStore | None = None
+        self._arrays: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._pid: int | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_store"] = None
+        state["_arrays"] = OrderedDict()
+        state["_pid"] = None
+        return state
 
     def __len__(self) -> int:
         return len(self.windows)
 
-    def _latents(self, key: str) -> np.ndarray:
+    @property
+    def store(self) -> EpisodeStore:
+        if self._store is None or self._pid != os.getpid():
+            self._store = EpisodeStore(self.store_root, verify=self.verify)
+            self._arrays = OrderedDict()
+            self._pid = os.getpid()
+        return self._store
+
+    def latents(self, key: str) -> np.ndarray:
+        """The memory-mapped ``(T, C, h, w)`` float16 latents of episode ``key``."""
+        store = self.store
+        array = self._arrays.get(key)
+        if array is not None:
+            self._arrays.move_to_end(key)
+            return array
         path = self.latents_dir / f"{key}.npy"
         try:
-            return np.load(path, mmap_mode="r")
-        except (OSError, ValueError) as exc:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except FileNotFoundError as exc:
             raise StoreReadError(
-                f"cannot read cached latents {path}: {exc}; delete the file and rebuild the cache "
-                "(worldsim-train rebuilds missing latents on start)"
+                f"cached latents {path} are missing; {_rebuild_hint(path)}"
             ) from exc
+        except (OSError, ValueError, EOFError) as exc:
+            raise StoreReadError(
+                f"cached latents {path} are not a readable .npy file ({exc}); {_rebuild_hint(path)}"
+            ) from exc
+        want = (store.num_frames(key), *self.latent_shape)
+        if tuple(array.shape) != want:
+            raise StoreReadError(
+                f"cached latents {path} have shape {tuple(array.shape)}, expected {want}; "
+                f"{_rebuild_hint(path)}"
+            )
+        self._arrays[key] = array
+        if len(self._arrays) > MAX_OPEN_FILES:
+            self._arrays.popitem(last=False)
+        return array
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        if self._store is None:
-            self._store = EpisodeStore(self.store_root)
         window = self.windows[index]
-        key, start, length = window.key, window.start, window.length
-        latents = self._latents(key)
-        if latents.shape[0] < start + length:
-            raise StoreReadError(
-                f"cached latents {self.latents_dir / (key + '.npy')} hold {latents.shape[0]} frames, "
-                f"fewer than the episode; delete the file and rebuild the cache"
-            )
-        motion = self._store.ego_motion(key)[start : start + length].astype(np.float32)
-        stats = self._store.stats.ego_motion
+        end = window.start + window.length
+        latents_TCHW = np.asarray(self.latents(window.key)[window.start : end], np.float32)
+        ego_motion_T2 = self.store.ego_motion(window.key)[window.start : end]
         return {
-            "latents": torch.from_numpy(
-                np.array(latents[start : start + length], dtype=np.float32)
-            ),
-            "ego_motion": torch.from_numpy(motion),
-            "ego_motion_norm": torch.from_numpy(stats.normalize(motion).astype(np.float32)),
-            "caption": self._store.caption(key),
-            "key": key,
-            "start": start,
+            "latents": torch.from_numpy(latents_TCHW),
+            "ego_motion": torch.from_numpy(np.ascontiguousarray(ego_motion_T2, np.float32)),
+            "ego_motion_norm": torch.from_numpy(self.stats.normalize(ego_motion_T2)),
+            "caption": self.store.caption(window.key),
+            "key": window.key,
+            "start": window.start,
         }

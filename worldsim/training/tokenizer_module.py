@@ -1,4 +1,4 @@
-"""Stage 1: train the frame tokenizer on single frames from clips."""
+"""Stage 1: train the frame tokenizer on the single frames of clips."""
 
 from __future__ import annotations
 
@@ -19,7 +19,13 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 
 class TokenizerModule(L.LightningModule):
-    """L1 + MSE reconstruction, an edge term for sharpness, and a small KL penalty."""
+    """L1 + MSE reconstruction, an image-gradient (edge) term and a small KL penalty.
+
+    ``latent_scale`` is calibrated on the first training batch of a fresh run (global step 0
+    and scale still 1.0), then tracked as an exponential moving average of the posterior-mean
+    variance (``scale_momentum``; 0 keeps the first calibration), so checkpoints always carry
+    a scale that gives about unit-variance latents for the current weights.
+    """
 
     def __init__(
         self,
@@ -28,13 +34,24 @@ class TokenizerModule(L.LightningModule):
         warmup_steps: int = 100,
         kl_weight: float = 1e-6,
         edge_weight: float = 0.5,
+        scale_momentum: float = 0.99,
     ) -> None:
         super().__init__()
+        if warmup_steps < 0:
+            raise ValueError(f"warmup_steps={warmup_steps} must be >= 0")
+        if kl_weight < 0 or edge_weight < 0:
+            raise ValueError(
+                f"tokenizer_loss.kl_weight={kl_weight} and tokenizer_loss.edge_weight="
+                f"{edge_weight} must be >= 0"
+            )
+        if not 0.0 <= scale_momentum < 1.0:
+            raise ValueError(f"tokenizer_loss.scale_momentum={scale_momentum} must be in [0, 1)")
         self.tokenizer = tokenizer
         self.optimizer_factory = optimizer
         self.warmup_steps = warmup_steps
         self.kl_weight = kl_weight
         self.edge_weight = edge_weight
+        self.scale_momentum = scale_momentum
         config = asdict(tokenizer.config)
         config["channel_mult"] = list(config["channel_mult"])
         self.save_hyperparameters(
@@ -43,52 +60,76 @@ class TokenizerModule(L.LightningModule):
                 "warmup_steps": warmup_steps,
                 "kl_weight": kl_weight,
                 "edge_weight": edge_weight,
+                "scale_momentum": scale_momentum,
             }
         )
 
-    @staticmethod
-    def frames(batch: dict[str, Any]) -> torch.Tensor:
-        """All frames of the clips as ``(B*T, 3, H, W)`` in [-1, 1]."""
-        return frames_to_tensor(rearrange(batch["frames"], "b t h w c -> (b t) h w c"))
+    def frames(self, batch: dict[str, Any]) -> torch.Tensor:
+        """All frames of the clips as ``(B*T, 3, H, W)`` float in [-1, 1], on the device."""
+        frames_NHWC = rearrange(batch["frames"], "b t h w c -> (b t) h w c")
+        return frames_to_tensor(frames_NHWC.to(self.device))
 
-    def on_fit_start(self) -> None:
+    def on_train_batch_start(self, batch: dict[str, Any], batch_idx: int) -> None:
         """Calibrate the latent scale on the first training batch of a fresh run."""
-        if self.global_step > 0 or float(self.tokenizer.latent_scale) != 1.0:
-            return
-        loader = self.trainer.train_dataloader
-        if loader is None:
-            return
-        batch = next(iter(loader))
-        self.tokenizer.calibrate_scale(self.frames(batch).to(self.device))
+        if self.global_step == 0 and float(self.tokenizer.latent_scale) == 1.0:
+            x = self.frames(batch)
+            was_training = self.tokenizer.training
+            self.tokenizer.eval()
+            scale = self.tokenizer.calibrate_scale(x)
+            self.tokenizer.train(was_training)
+            # every process takes the same value (the mean over processes)
+            mean = self.trainer.strategy.reduce(torch.tensor(scale, device=self.device))
+            self.tokenizer.latent_scale.fill_(float(mean))
 
-    def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = self.tokenizer(x)
-        recon = out.recon
-        l1 = F.l1_loss(recon, x)
-        mse = F.mse_loss(recon, x)
-        edge = F.l1_loss(_gradients(recon), _gradients(x))
-        kl = torch.zeros((), device=x.device)
+    @torch.no_grad()
+    def _track_scale(self, mean_BCHW: torch.Tensor) -> None:
+        """Move ``latent_scale`` towards 1 / std of this batch's posterior means."""
+        if self.scale_momentum == 0.0:
+            return
+        var = mean_BCHW.float().var()
+        var = self.trainer.strategy.reduce(var) if self._trainer is not None else var
+        scale = self.tokenizer.latent_scale
+        old_var = scale.float().pow(-2)
+        new_var = self.scale_momentum * old_var + (1.0 - self.scale_momentum) * var
+        scale.copy_(new_var.clamp_min(1e-12).rsqrt().to(scale.dtype))
+
+    def losses(self, x_BCHW: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Training losses on frames in [-1, 1] (a posterior sample is decoded)."""
+        out = self.tokenizer(x_BCHW)
+        recon = out.recon  # (B, 3, H, W)
+        l1 = F.l1_loss(recon, x_BCHW)
+        mse = F.mse_loss(recon, x_BCHW)
+        edge = F.l1_loss(image_gradients(recon), image_gradients(x_BCHW))
+        kl = torch.zeros((), device=x_BCHW.device)
         if out.logvar is not None:
             kl = 0.5 * (out.mean.pow(2) + out.logvar.exp() - 1.0 - out.logvar).mean()
         loss = l1 + mse + self.edge_weight * edge + self.kl_weight * kl
-        return {"loss": loss, "psnr": psnr_tensor(recon.detach(), x), "kl": kl.detach()}
+        return {
+            "loss": loss,
+            "psnr": psnr_tensor(recon, x_BCHW),
+            "kl": kl.detach(),
+            "mean": out.mean.detach(),
+        }
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        out = self.losses(self.frames(batch).to(self.device))
+        out = self.losses(self.frames(batch))
+        self._track_scale(out["mean"])
         n = batch["frames"].shape[0]
         self.log("train/loss", out["loss"], prog_bar=True, batch_size=n)
         self.log("train/psnr", out["psnr"], prog_bar=True, batch_size=n)
         self.log("train/kl", out["kl"], batch_size=n)
+        self.log("train/latent_scale", self.tokenizer.latent_scale.float(), batch_size=n)
         return out["loss"]
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        x = self.frames(batch).to(self.device)
-        with torch.no_grad():
-            recon = self.tokenizer.decode(self.tokenizer.encode(x))
+        x = self.frames(batch)  # (B*T, 3, H, W)
+        z = self.tokenizer.encode(x)  # (B*T, c, h, w) scaled posterior means
+        recon = self.tokenizer.decode(z)
         loss = F.l1_loss(recon, x) + F.mse_loss(recon, x)
         n = batch["frames"].shape[0]
         self.log("val/loss", loss, batch_size=n, sync_dist=True)
         self.log("val/psnr", psnr_tensor(recon, x), prog_bar=True, batch_size=n, sync_dist=True)
+        self.log("val/latent_std", z.float().std(), batch_size=n, sync_dist=True)
         return loss
 
     def configure_optimizers(self) -> dict[str, Any]:
@@ -100,8 +141,8 @@ class TokenizerModule(L.LightningModule):
         }
 
 
-def _gradients(x: torch.Tensor) -> torch.Tensor:
+def image_gradients(x_BCHW: torch.Tensor) -> torch.Tensor:
     """Horizontal and vertical finite differences, concatenated along the channels."""
-    dx = x[..., :, 1:] - x[..., :, :-1]
-    dy = x[..., 1:, :] - x[..., :-1, :]
-    return torch.cat([dx[..., :-1, :], dy[..., :, :-1]], dim=1)
+    dx = x_BCHW[..., :, 1:] - x_BCHW[..., :, :-1]  # (B, C, H, W-1)
+    dy = x_BCHW[..., 1:, :] - x_BCHW[..., :-1, :]  # (B, C, H-1, W)
+    return torch.cat([dx[..., :-1, :], dy[..., :, :-1]], dim=1)  # (B, 2C, H-1, W-1)

@@ -1,0 +1,1 @@
+"""LightningModules for the two training stages, and training callbacks."""
