@@ -4,25 +4,30 @@ steering left and right from the same context moves the generated image the righ
 Usage:
   python benchmarks/rollout_quality.py \
       --checkpoint outputs/runs/world_model_tiny/checkpoints/last.ckpt \
-      --store outputs/data/procedural
+      --store outputs/data/procedural [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+from collections.abc import Sequence
 
 import numpy as np
 import torch
+from _table import BenchRow, add_inputs, add_quick, parse, print_rows, require_inputs
 
 from worldsim.data.store import EpisodeStore
 from worldsim.data.video import psnr
 from worldsim.runtime.checkpoint import load_world_model
+from worldsim.runtime.world_model import WorldModel
+
+GROUP = "rollout quality"
+QUICK = {"horizon": 4, "max_windows": 4}
+YAW_RATE = 0.35
 
 
 def horizontal_shift(a_HW3: np.ndarray, b_HW3: np.ndarray, max_shift: int = 12) -> int:
-    """Columns by which the lower half of ``b`` is shifted right relative to ``a``
-    (best match of the column-mean luminance profiles)."""
+    """Columns by which the lower half of ``b`` is shifted right relative to ``a``."""
     lum = np.array([0.299, 0.587, 0.114])
     pa = (a_HW3[a_HW3.shape[0] // 2 :].astype(float) @ lum).mean(0)
     pb = (b_HW3[b_HW3.shape[0] // 2 :].astype(float) @ lum).mean(0)
@@ -38,82 +43,137 @@ def horizontal_shift(a_HW3: np.ndarray, b_HW3: np.ndarray, max_shift: int = 12) 
     return best
 
 
-def main() -> None:
+def windows(store: EpisodeStore, need: int, step: int, limit: int | None) -> list[tuple[str, int]]:
+    """(episode, start) every ``step`` frames of the held-out episodes, ``need`` frames each."""
+    starts = [
+        (key, start)
+        for key in store.keys("val")
+        for start in range(0, store.num_frames(key) - need + 1, step)
+    ]
+    return starts[:limit]
+
+
+def prediction_psnr(
+    model: WorldModel, store: EpisodeStore, args: argparse.Namespace
+) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
+    """PSNR of the model and of repeating the last context frame, at 1 and ``horizon`` steps."""
+    k, n = args.context, args.horizon
+    g = torch.Generator().manual_seed(args.seed)
+    gen: dict[int, list[float]] = {1: [], n: []}
+    base: dict[int, list[float]] = {1: [], n: []}
+    for key, start in windows(store, k + n, k + n, args.max_windows):
+        frames = store.frames(key, start, k + n)
+        m = store.ego_motion(key)[start : start + k + n]
+        out = model.rollout(
+            frames[None, :k], m[None, k - 1 : k + n - 1], store.caption(key), m[None, : k - 1], g
+        )[0]
+        for h in gen:
+            gen[h].append(psnr(out[h - 1], frames[k + h - 1]))
+            base[h].append(psnr(frames[k - 1], frames[k + h - 1]))
+    return gen, base
+
+
+def steering_shifts(
+    model: WorldModel, store: EpisodeStore, args: argparse.Namespace
+) -> tuple[np.ndarray, np.ndarray]:
+    """Image shift of the last generated frame when yawing left and right from each context."""
+    k, n = args.context, args.horizon
+    shifts: dict[str, list[int]] = {"left": [], "right": []}
+    for key, start in windows(store, k + 1, k + n, args.max_windows):
+        frames = store.frames(key, start, k)
+        speed = max(float(store.ego_motion(key)[start + k - 1, 0]), 8.0)
+        for name, yaw in (("left", YAW_RATE), ("right", -YAW_RATE)):
+            m = np.tile([[speed, yaw]], (1, n, 1)).astype(np.float32)
+            g = torch.Generator().manual_seed(args.seed)
+            out = model.rollout(frames[None], m, store.caption(key), generator=g)[0]
+            shifts[name].append(horizontal_shift(frames[-1], out[-1]))
+    return np.array(shifts["left"]), np.array(shifts["right"])
+
+
+def psnr_rows(model: WorldModel, store: EpisodeStore, args: argparse.Namespace) -> list[BenchRow]:
+    """Model and repeat-last PSNR rows at each horizon."""
+    gen, base = prediction_psnr(model, store, args)
+    windows_used = len(gen[1])
+    note = f"{windows_used} held-out windows, {model.sampling.steps} sampling steps"
+    rows = []
+    for h in gen:
+        rows.append(BenchRow(GROUP, f"model, horizon {h}", float(np.mean(gen[h])), "dB PSNR", note))
+        rows.append(
+            BenchRow(
+                GROUP, f"repeat-last frame, horizon {h}", float(np.mean(base[h])), "dB PSNR", note
+            )
+        )
+    return rows
+
+
+def steer_note(sign: int, args: argparse.Namespace) -> str:
+    """Context of a steering row: yaw rate, number of steps and the sign convention."""
+    return f"yaw {sign * YAW_RATE:+.2f} rad/s for {args.horizon} steps; + = content moved right"
+
+
+def steering_rows(
+    model: WorldModel, store: EpisodeStore, args: argparse.Namespace
+) -> list[BenchRow]:
+    """Mean image shift when steering left and right, and how often left ends right of right."""
+    left, right = steering_shifts(model, store, args)
+    return [
+        BenchRow(GROUP, "steer left, image shift", float(left.mean()), "px", steer_note(1, args)),
+        BenchRow(
+            GROUP, "steer right, image shift", float(right.mean()), "px", steer_note(-1, args)
+        ),
+        BenchRow(
+            GROUP,
+            "shift left > shift right",
+            float(np.mean(left > right) * 100),
+            "%",
+            f"of {len(left)} contexts",
+        ),
+    ]
+
+
+def load_model(args: argparse.Namespace) -> WorldModel:
+    """The world model with the sampling overrides given on the command line."""
+    sampling: dict[str, float | int] = {}
+    if args.steps:
+        sampling["steps"] = args.steps
+    if args.guidance_action is not None:
+        sampling["guidance_action"] = args.guidance_action
+    return load_world_model(args.checkpoint, sampling=sampling or None)
+
+
+def measure(args: argparse.Namespace) -> list[BenchRow]:
+    """Prediction PSNR against the baseline, then the steering check."""
+    require_inputs(args.checkpoint, args.store)
+    store = EpisodeStore(args.store)
+    model = load_model(args)
+    return psnr_rows(model, store, args) + steering_rows(model, store, args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Options of this benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--checkpoint",
-        type=Path,
-        default=Path("outputs/runs/world_model_tiny/checkpoints/last.ckpt"),
-    )
-    parser.add_argument("--store", type=Path, default=Path("outputs/data/procedural"))
+    add_inputs(parser)
     parser.add_argument("--context", type=int, default=2)
     parser.add_argument("--horizon", type=int, default=10)
     parser.add_argument("--steps", type=int, default=None, help="sampling steps override")
     parser.add_argument(
         "--guidance-action", type=float, default=None, help="action guidance scale override"
     )
+    parser.add_argument("--max-windows", type=int, default=None, help="cap on held-out windows")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    store = EpisodeStore(args.store)
-    sampling = {}
-    if args.steps:
-        sampling["steps"] = args.steps
-    if args.guidance_action is not None:
-        sampling["guidance_action"] = args.guidance_action
-    model = load_world_model(args.checkpoint, sampling=sampling or None)
-    keys = store.keys("val")
-    k, n = args.context, args.horizon
-    g = torch.Generator().manual_seed(args.seed)
-    gen_psnr = {1: [], n: []}
-    base_psnr = {1: [], n: []}
-    for key in keys:
-        total = store.num_frames(key)
-        motion = store.ego_motion(key)
-        for start in range(0, total - k - n + 1, k + n):
-            frames = store.frames(key, start, k + n)
-            m = motion[start : start + k + n]
-            out = model.rollout(
-                frames[None, :k],
-                m[None, k - 1 : k + n - 1],
-                store.caption(key),
-                m[None, : k - 1],
-                g,
-            )[0]
-            for h in (1, n):
-                gen_psnr[h].append(psnr(out[h - 1], frames[k + h - 1]))
-                base_psnr[h].append(psnr(frames[k - 1], frames[k + h - 1]))
-    print(
-        f"# {args.checkpoint}: {len(gen_psnr[1])} held-out windows from {len(keys)} val episodes, "
-        f"{model.sampling.steps} sampling steps"
-    )
-    print(f"{'horizon':>8} {'model PSNR':>11} {'repeat-last PSNR':>17}")
-    for h in (1, n):
-        print(f"{h:>8} {np.mean(gen_psnr[h]):>11.2f} {np.mean(base_psnr[h]):>17.2f}")
+    add_quick(parser)
+    return parser
 
-    # Steering: same context, +yaw vs -yaw; measure the image shift of the last frame.
-    shifts = {"left": [], "right": []}
-    starts = [(key, s) for key in keys for s in range(0, store.num_frames(key) - k, k + n)]
-    for key, start in starts:
-        frames = store.frames(key, start, k)
-        speed = max(float(store.ego_motion(key)[start + k - 1, 0]), 8.0)
-        for name, yaw in (("left", 0.35), ("right", -0.35)):
-            m = np.tile([[speed, yaw]], (1, n, 1)).astype(np.float32)
-            out = model.rollout(
-                frames[None],
-                m,
-                store.caption(key),
-                generator=torch.Generator().manual_seed(args.seed),
-            )[0]
-            shifts[name].append(horizontal_shift(frames[-1], out[-1]))
-    left, right = np.array(shifts["left"]), np.array(shifts["right"])
-    print(
-        f"steering over {n} steps at yaw rate +-0.35 rad/s, image shift of the lower half "
-        f"(pixels, + = content moved right):"
-    )
-    print(
-        f"  left  mean {left.mean():+.2f}  right mean {right.mean():+.2f}  "
-        f"left > right in {np.mean(left > right) * 100:.0f}% of {len(left)} contexts"
-    )
+
+def parse_args(argv: Sequence[str] | None = None, known_only: bool = False) -> argparse.Namespace:
+    """Parsed options, with the --quick values applied."""
+    return parse(build_parser(), argv, QUICK, known_only)
+
+
+def main() -> None:
+    """Measure and print the rows as a table."""
+    args = parse_args()
+    print_rows(measure(args), f"# rollout quality of {args.checkpoint} on {args.store}")
 
 
 if __name__ == "__main__":

@@ -1,27 +1,30 @@
 """Frames per second of the procedural world, render and step, at several resolutions.
 
-Usage: python benchmarks/sim_fps.py [--frames 200] [--sizes 64x112 128x224 256x448]
+Usage: python benchmarks/sim_fps.py [--frames 200] [--sizes 64x112 128x224 256x448] [--quick]
 Prints what it measured on this machine; nothing is compared against fixed numbers.
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import time
+from collections.abc import Sequence
 
 import numpy as np
+from _table import BenchRow, add_quick, parse, print_rows
 
 from worldsim.sim import Camera, Conditions, DrivingPolicy, World
 
+GROUP = "procedural sim"
 SCENES = {
     "day clear, light traffic": Conditions("day", "clear", 2, "winding", "light"),
     "night rain, heavy traffic": Conditions("night", "rain", 3, "left", "heavy"),
 }
+QUICK = {"frames": 30, "sizes": ["64x112"]}
 
 
-def measure(size: tuple[int, int], conditions: Conditions, frames: int) -> tuple[float, float]:
-    """Returns (frames per second for render + policy + step, render share of the time)."""
+def frame_rate(size: tuple[int, int], conditions: Conditions, frames: int) -> tuple[float, float]:
+    """Frames per second for render + policy + step, and the render share of the time."""
     world = World(seed=0, conditions=conditions, camera=Camera(*size))
     policy = DrivingPolicy(np.random.default_rng(0))
     world.render()  # warm caches
@@ -36,18 +39,41 @@ def measure(size: tuple[int, int], conditions: Conditions, frames: int) -> tuple
     return frames / total, render_s / total
 
 
-def main() -> None:
+def parse_size(text: str) -> tuple[int, int]:
+    """'64x112' -> (64, 112)."""
+    h, w = (int(v) for v in text.lower().split("x"))
+    return h, w
+
+
+def measure(args: argparse.Namespace) -> list[BenchRow]:
+    """One row per resolution and scene: frames per second, with the render share in the note."""
+    rows = []
+    for text in args.sizes:
+        h, w = parse_size(text)
+        for name, conditions in SCENES.items():
+            fps, share = frame_rate((h, w), conditions, args.frames)
+            note = f"{name}; render {100 * share:.0f}% of time; {args.frames} frames"
+            rows.append(BenchRow(GROUP, f"render+policy+step {h}x{w}", fps, "frames/s", note))
+    return rows
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Options of this benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--sizes", nargs="+", default=["64x112", "128x224", "256x448"])
-    args = parser.parse_args()
-    print(f"# procedural world, single process, {platform.processor() or platform.machine()}")
-    print(f"{'resolution':>11}  {'scene':<28} {'frames/s':>9} {'render %':>9}")
-    for text in args.sizes:
-        h, w = (int(v) for v in text.lower().split("x"))
-        for name, cond in SCENES.items():
-            fps, share = measure((h, w), cond, args.frames)
-            print(f"{h:>5}x{w:<5}  {name:<28} {fps:>9.1f} {100 * share:>8.0f}%")
+    add_quick(parser)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None, known_only: bool = False) -> argparse.Namespace:
+    """Parsed options, with the --quick values applied."""
+    return parse(build_parser(), argv, QUICK, known_only)
+
+
+def main() -> None:
+    """Measure and print the rows as a table."""
+    print_rows(measure(parse_args()), "# procedural world, single process")
 
 
 if __name__ == "__main__":

@@ -1,68 +1,74 @@
 """World-model speed and quality, measured in one run on this machine.
 
-Prints training samples per second (forward + backward + AdamW step of the world-model module on
-real cached latents), rollout frames per second with and without the KV cache at several
+Measures training samples per second (forward + backward + AdamW step of the world-model module
+on real cached latents), rollout frames per second with and without the KV cache at several
 horizons, and the tokenizer's reconstruction PSNR on held-out episodes.
 
 Usage:
   python benchmarks/world_model.py \
       --checkpoint outputs/runs/world_model_tiny/checkpoints/last.ckpt \
-      --store outputs/data/procedural
+      --store outputs/data/procedural [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from _table import BenchRow, add_inputs, add_quick, parse, print_rows, require_inputs
 
 from worldsim.data.store import EpisodeStore
 from worldsim.models.tokenizer import frames_to_tensor, psnr_tensor
 from worldsim.runtime.checkpoint import load_world_model
+from worldsim.runtime.world_model import WorldModel
+
+GROUP = "world model"
+QUICK = {"batch": 2, "train_steps": 2, "horizons": [8], "episodes": 2}
+WARMUP_STEPS = 2
 
 
-def training_throughput(model, store: EpisodeStore, batch: int, clip: int, steps: int) -> float:
+def clip_latents(
+    model: WorldModel, store: EpisodeStore, batch: int, clip: int
+) -> tuple[torch.Tensor, list[str]]:
+    """Tokenizer latents of ``batch`` training clips (B, T, ...) and their captions."""
+    keys = store.keys("train")
+    frames = np.stack([store.frames(keys[i % len(keys)], 0, clip) for i in range(batch)])
+    with torch.no_grad():
+        latents = model.tokenizer.encode(frames_to_tensor(frames.reshape(-1, *frames.shape[2:])))
+    captions = [store.caption(keys[i % len(keys)]) for i in range(batch)]
+    return latents.reshape(batch, clip, *latents.shape[1:]), captions
+
+
+def training_throughput(
+    model: WorldModel, store: EpisodeStore, batch: int, clip: int, steps: int
+) -> float:
     """Samples (clips) per second for a training step of the DiT + text encoder."""
     from worldsim.diffusion.flow import FlowConfig, add_noise, flow_loss, sample_forcing_levels
     from worldsim.training.world_model_module import WorldModelModule
 
-    keys = store.keys("train")
-    frames = np.stack([store.frames(keys[i % len(keys)], 0, clip) for i in range(batch)])
-    with torch.no_grad():
-        x = frames_to_tensor(frames.reshape(-1, *frames.shape[2:]))
-        latents = model.tokenizer.encode(x).reshape(
-            batch, clip, *model.tokenizer.encode(x[:1]).shape[1:]
-        )
+    latents, captions = clip_latents(model, store, batch, clip)
     dit, text = model.dit.train(), model.text_encoder.train()
     params = [p for p in (*dit.parameters(), *text.parameters()) if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
-    motion = torch.zeros(batch, clip, 2)
-    shifted, valid = WorldModelModule.incoming_motion(motion)
-    captions = [store.caption(keys[i % len(keys)]) for i in range(batch)]
+    shifted, valid = WorldModelModule.incoming_motion(torch.zeros(batch, clip, 2))
     cfg = FlowConfig()
     times = []
-    for i in range(steps + 2):
+    for i in range(steps + WARMUP_STEPS):
         t0 = time.perf_counter()
         levels, mask = sample_forcing_levels(batch, clip, cfg)
         noise = torch.randn_like(latents)
         enc = text(captions)
-        pred = dit(
-            add_noise(latents, noise, levels),
-            levels,
-            shifted,
-            valid,
-            enc.tokens_BLD,
-            enc.mask_BL,
-            enc.pooled_BD,
-        )
+        noisy = add_noise(latents, noise, levels)
+        pred = dit(noisy, levels, shifted, valid, enc.tokens_BLD, enc.mask_BL, enc.pooled_BD)
         loss = flow_loss(pred, noise - latents, mask)
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if i >= 2:
+        if i >= WARMUP_STEPS:
             times.append(time.perf_counter() - t0)
     dit.eval(), text.eval()
     return batch / float(np.median(times))
@@ -71,6 +77,7 @@ def training_throughput(model, store: EpisodeStore, batch: int, clip: int, steps
 def rollout_fps(
     path: Path, store: EpisodeStore, use_cache: bool, horizon: int, batch: int
 ) -> float:
+    """Generated frames per second over ``horizon`` steps after a two-frame context."""
     model = load_world_model(path, use_cache=use_cache)
     key = store.keys("val")[0] if store.keys("val") else store.keys()[0]
     ctx = np.repeat(store.frames(key, 0, 2)[None], batch, axis=0)
@@ -83,45 +90,67 @@ def rollout_fps(
     return horizon * batch / (time.perf_counter() - start)
 
 
-def tokenizer_psnr(model, store: EpisodeStore, episodes: int = 4) -> float:
-    keys = store.keys("val") or store.keys()
+def tokenizer_psnr(model: WorldModel, store: EpisodeStore, episodes: int) -> tuple[float, int]:
+    """Mean reconstruction PSNR over the first held-out episodes, and how many were used."""
+    keys = (store.keys("val") or store.keys())[:episodes]
     values = []
-    for key in keys[:episodes]:
+    for key in keys:
         x = frames_to_tensor(store.frames(key))
         with torch.no_grad():
             values.append(float(psnr_tensor(model.tokenizer.decode(model.tokenizer.encode(x)), x)))
-    return float(np.mean(values))
+    return float(np.mean(values)), len(keys)
+
+
+def rollout_rows(path: Path, store: EpisodeStore, horizon: int, steps: int) -> list[BenchRow]:
+    """Cached and uncached rollout speed at one horizon, and their ratio."""
+    cached = rollout_fps(path, store, True, horizon, 1)
+    uncached = rollout_fps(path, store, False, horizon, 1)
+    note = f"batch 1, {steps} sampling steps per frame"
+    return [
+        BenchRow(GROUP, f"rollout h={horizon}, KV cache", cached, "frames/s", note),
+        BenchRow(GROUP, f"rollout h={horizon}, no cache", uncached, "frames/s", note),
+        BenchRow(GROUP, f"rollout h={horizon}, cache speed-up", cached / uncached, "x"),
+    ]
+
+
+def measure(args: argparse.Namespace) -> list[BenchRow]:
+    """Training throughput, rollout speed per horizon and tokenizer PSNR."""
+    require_inputs(args.checkpoint, args.store)
+    store = EpisodeStore(args.store)
+    model = load_world_model(args.checkpoint)
+    clip = int(model.metadata["config"].get("data", {}).get("clip_len", 8))
+    sps = training_throughput(model, store, args.batch, clip, args.train_steps)
+    note = f"batch {args.batch}, clips of {clip} frames, median of {args.train_steps} steps"
+    rows = [BenchRow(GROUP, "train step (fwd+bwd+AdamW)", sps, "samples/s", note)]
+    for horizon in args.horizons:
+        rows += rollout_rows(args.checkpoint, store, horizon, model.sampling.steps)
+    value, used = tokenizer_psnr(model, store, args.episodes)
+    note = f"held-out episodes: {used}"
+    rows.append(BenchRow(GROUP, "tokenizer reconstruction", value, "dB PSNR", note))
+    return rows
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Options of this benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_inputs(parser)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--train-steps", type=int, default=5)
+    parser.add_argument("--horizons", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--episodes", type=int, default=4, help="held-out episodes for PSNR")
+    add_quick(parser)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None, known_only: bool = False) -> argparse.Namespace:
+    """Parsed options, with the --quick values applied."""
+    return parse(build_parser(), argv, QUICK, known_only)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--checkpoint",
-        type=Path,
-        default=Path("outputs/runs/world_model_tiny/checkpoints/last.ckpt"),
-    )
-    parser.add_argument("--store", type=Path, default=Path("outputs/data/procedural"))
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--horizons", type=int, nargs="+", default=[16, 64])
-    args = parser.parse_args()
-    if not args.checkpoint.is_file():
-        raise SystemExit(
-            f"{args.checkpoint} not found: run `make demo` or the training presets first"
-        )
-    store = EpisodeStore(args.store)
-    model = load_world_model(args.checkpoint)
-    print(f"# world model {args.checkpoint}, torch threads {torch.get_num_threads()}")
-    clip = int(model.metadata["config"].get("data", {}).get("clip_len", 8))
-    sps = training_throughput(model, store, args.batch, clip, steps=5)
-    print(f"training: {sps:.1f} samples/s (batch {args.batch}, clips of {clip} frames)")
-    print(f"{'horizon':>8} {'cached fps':>11} {'uncached fps':>13} {'speed-up':>9}")
-    for horizon in args.horizons:
-        cached = rollout_fps(args.checkpoint, store, True, horizon, 1)
-        uncached = rollout_fps(args.checkpoint, store, False, horizon, 1)
-        print(f"{horizon:>8} {cached:>11.1f} {uncached:>13.1f} {cached / uncached:>8.1f}x")
-    print(
-        f"tokenizer reconstruction PSNR on held-out episodes: {tokenizer_psnr(model, store):.2f} dB"
-    )
+    """Measure and print the rows as a table."""
+    args = parse_args()
+    print_rows(measure(args), f"# world model {args.checkpoint}")
 
 
 if __name__ == "__main__":

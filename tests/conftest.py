@@ -99,3 +99,22 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "callbacks.rollout.sampling_steps=2",
     )
     return root
+
+
+@pytest.fixture(scope="session")
+def heads_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The last.ckpt of a tiny evaluation-heads run (IDM + condition classifier) on 64x112."""
+    root = tmp_path_factory.mktemp("heads")
+    train(
+        root,
+        "experiment=idm",
+        "data.clip_len=2",
+        "data.stride=2",
+        "data.num_workers=0",
+        "eval_heads.width=8",
+        "eval_heads.feature_dim=16",
+        "trainer.max_steps=4",
+        "trainer.val_check_interval=2",
+        "callbacks.checkpoint.every_n_train_steps=2",
+    )
+    return root / "runs" / "idm" / "checkpoints" / "last.ckpt"

@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 
 import worldsim
 from tests.conftest import TINY, TRAIN, train
+from worldsim.cli.train import TASKS
 from worldsim.paths import config_dir
 
 GROUPS = [
@@ -30,6 +31,7 @@ GROUPS = [
     "trainer",
     "callbacks",
     "logger",
+    "eval_heads",
 ]
 
 
@@ -71,7 +73,7 @@ def test_experiments_compose() -> None:
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         for path in (config_dir() / "experiment").glob("*.yaml"):
             cfg = compose(config_name="train", overrides=[f"experiment={path.stem}"])
-            assert cfg.task in ("tokenizer", "world_model")
+            assert cfg.task in TASKS
             assert cfg.model.action_dim == cfg.data.action_dim
 
 

@@ -1,4 +1,5 @@
-"""``worldsim-train``: train the tokenizer (stage 1) or the world model (stage 2)."""
+"""``worldsim-train``: train the tokenizer (stage 1), the world model (stage 2) or the
+evaluation heads (task ``idm``: inverse dynamics and condition classifier)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from worldsim.cli._hydra import UserError, instantiate, run_hydra
 
-TASKS = ("tokenizer", "world_model")
+TASKS = ("tokenizer", "world_model", "idm")
 
 
 def task(cfg: DictConfig) -> None:
@@ -18,9 +19,15 @@ def task(cfg: DictConfig) -> None:
     if cfg.task not in TASKS:
         raise UserError(f"task={cfg.task!r} is unknown; choose one of {list(TASKS)}")
     L.seed_everything(int(cfg.seed), workers=True)
+    if cfg.get("torch_threads"):
+        import torch
+
+        torch.set_num_threads(int(cfg.torch_threads))
     store = ensure_store(cfg)
     if cfg.task == "tokenizer":
         module, datamodule = build_tokenizer_stage(cfg)
+    elif cfg.task == "idm":
+        module, datamodule = build_idm_stage(cfg, store)
     else:
         module, datamodule = build_world_model_stage(cfg, store)
     trainer = build_trainer(cfg)
@@ -61,7 +68,7 @@ def ensure_store(cfg: DictConfig) -> Any:
     return store
 
 
-def _datamodule(cfg: DictConfig, latents_dir: str | None = None) -> Any:
+def _datamodule(cfg: DictConfig, latents_dir: str | None = None, labels: bool = False) -> Any:
     from worldsim.data.datamodule import EpisodeDataModule
 
     return EpisodeDataModule(
@@ -73,6 +80,7 @@ def _datamodule(cfg: DictConfig, latents_dir: str | None = None) -> Any:
         val_stride=cfg.data.get("val_stride"),
         latents_dir=latents_dir,
         condition=str(cfg.data.get("condition", "ego_motion")),
+        labels=labels,
     )
 
 
@@ -88,6 +96,40 @@ def build_tokenizer_stage(cfg: DictConfig) -> tuple[Any, Any]:
         **dict(cfg.get("tokenizer_loss") or {}),
     )
     return module, _datamodule(cfg)
+
+
+def motion_stats(store: Any) -> tuple[list[float], list[float]]:
+    """The store's ego-motion mean and std; a (near) constant field keeps std 1."""
+    stats = store.stats.ego_motion
+    mean = [float(v) for v in stats.mean]
+    std = [float(v) if v > 1e-6 else 1.0 for v in stats.std]
+    return mean, std
+
+
+def build_idm_stage(cfg: DictConfig, store: Any | None = None) -> tuple[Any, Any]:
+    """The evaluation heads (inverse dynamics + condition classifier) on labelled clips."""
+    from worldsim.data.store import EpisodeStore
+    from worldsim.models.heads import ConditionClassifier, InverseDynamicsModel
+    from worldsim.sim.conditions import TIMES_OF_DAY, WEATHERS
+    from worldsim.training.heads_module import EvalHeadsModule
+
+    if int(cfg.data.clip_len) < 2:
+        raise UserError(
+            f"data.clip_len={cfg.data.clip_len}: the inverse-dynamics model needs clips of at "
+            "least 2 frames"
+        )
+    if store is None:
+        store = EpisodeStore(cfg.data.store)
+    config = instantiate(cfg.eval_heads, "eval_heads")
+    mean, std = motion_stats(store)
+    module = EvalHeadsModule(
+        InverseDynamicsModel(config, mean, std),
+        ConditionClassifier(config, TIMES_OF_DAY, WEATHERS),
+        optimizer=instantiate(cfg.optimizer, "optimizer"),
+        warmup_steps=int(cfg.warmup_steps),
+        store=str(cfg.data.store),
+    )
+    return module, _datamodule(cfg, labels=True)
 
 
 def build_world_model_stage(cfg: DictConfig, store: Any) -> tuple[Any, Any]:
@@ -124,9 +166,7 @@ def build_world_model_stage(cfg: DictConfig, store: Any) -> tuple[Any, Any]:
         mean, std = [0.0] * dim, [1.0] * dim
     else:
         dim = 2
-        stats = store.stats.ego_motion
-        mean = [float(v) for v in stats.mean]
-        std = [float(v) if v > 1e-6 else 1.0 for v in stats.std]
+        mean, std = motion_stats(store)
     with open_dict(cfg):
         cfg.model.action_dim = dim
         fill = {

@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from worldsim.data.clips import ClipDataset
+from worldsim.data.labels import ConditionLabels
 from worldsim.data.store import EpisodeStore
 
 CONDITIONS = ("ego_motion", "actions")
@@ -59,7 +60,8 @@ class EpisodeDataModule(L.LightningDataModule):
     """Train/val clips of ``clip_len`` frames from the store at ``store``.
 
     With ``latents_dir`` set, items carry cached tokenizer latents instead of decoded frames
-    (stage 2 of training never decodes video then).
+    (stage 2 of training never decodes video then). With ``labels`` set, items also carry the
+    episode's ``time_label`` and ``weather_label`` (see :class:`ConditionLabels`).
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class EpisodeDataModule(L.LightningDataModule):
         val_stride: int | None = None,
         latents_dir: str | None = None,
         condition: str = "ego_motion",
+        labels: bool = False,
     ) -> None:
         super().__init__()
         if condition not in CONDITIONS:
@@ -91,6 +94,7 @@ class EpisodeDataModule(L.LightningDataModule):
         self.stride = stride
         self.val_stride = val_stride
         self.latents_dir = latents_dir
+        self.labels = labels
         self._train: Dataset | None = None
         self._val: Dataset | None = None
 
@@ -106,7 +110,10 @@ class EpisodeDataModule(L.LightningDataModule):
             )
         else:
             base = ClipDataset(self.store, split=split, clip_len=self.clip_len, stride=stride)
-        return ConditionedClips(base, self.store, self.condition)
+        dataset: Dataset = ConditionedClips(base, self.store, self.condition)
+        if self.labels:
+            dataset = ConditionLabels(dataset, self.store)
+        return dataset
 
     def setup(self, stage: str | None = None) -> None:
         if not Path(self.store).is_dir():

@@ -1,0 +1,108 @@
+"""``worldsim-eval``: evaluate a world-model checkpoint and write metrics.json and a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from worldsim.cli._hydra import UserError, run_hydra
+
+
+def eval_config(cfg: DictConfig) -> Any:
+    """Plain ``EvalConfig`` from the Hydra config (bad values raise ``UserError``)."""
+    from worldsim.eval.harness import (
+        EvalConfig,
+        ProceduralSuiteConfig,
+        SpeedConfig,
+        StoreSuiteConfig,
+    )
+
+    try:
+        return EvalConfig(
+            suite=str(cfg.suite),
+            seed=int(cfg.seed),
+            horizons=[int(h) for h in cfg.horizons],
+            drift_edges=[int(e) for e in cfg.drift_edges],
+            counterfactual_steps=int(cfg.counterfactual_steps),
+            procedural=ProceduralSuiteConfig(**OmegaConf.to_container(cfg.procedural)),
+            store=StoreSuiteConfig(**OmegaConf.to_container(cfg.store)),
+            speed=SpeedConfig(**OmegaConf.to_container(cfg.speed)),
+            progress=bool(cfg.progress),
+        )
+    except (TypeError, ValueError) as exc:
+        raise UserError(str(exc)) from exc
+
+
+def task(cfg: DictConfig) -> None:
+    import torch
+
+    from worldsim.eval.harness import evaluate
+    from worldsim.eval.report import write_report
+    from worldsim.runtime.checkpoint import CheckpointError, load_world_model
+    from worldsim.runtime.heads import load_eval_heads
+
+    config = eval_config(cfg)
+    checkpoint = Path(str(cfg.checkpoint))
+    if not checkpoint.is_file():
+        raise UserError(
+            f"checkpoint={checkpoint} does not exist; train one with "
+            "`worldsim-train experiment=world_model_tiny`"
+        )
+    dtype = getattr(torch, str(cfg.dtype), None)
+    if not isinstance(dtype, torch.dtype):
+        raise UserError(f"dtype={cfg.dtype!r} is not a torch dtype; use float32 or bfloat16")
+    if str(cfg.device).startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device={cfg.device} but CUDA is not available; use device=cpu")
+    sampling = {"steps": int(cfg.sampling_steps)} if cfg.sampling_steps is not None else None
+    try:
+        model = load_world_model(checkpoint, device=str(cfg.device), dtype=dtype, sampling=sampling)
+        heads = None
+        if cfg.heads is not None:
+            if not Path(str(cfg.heads)).is_file():
+                raise UserError(
+                    f"heads={cfg.heads} does not exist; train them with "
+                    "`worldsim-train experiment=idm`"
+                )
+            heads = load_eval_heads(str(cfg.heads), device=str(cfg.device))
+    except CheckpointError as exc:
+        raise UserError(str(exc)) from exc
+    condition = model.metadata.get("config", {}).get("data", {}).get("condition", "ego_motion")
+    if condition != "ego_motion":
+        raise UserError(
+            f"{checkpoint} is conditioned on data.condition={condition}; worldsim-eval compares "
+            "against ego motion and needs a model trained with data.condition=ego_motion"
+        )
+    if heads is None:
+        print("no heads=<ckpt>: action, counterfactual, text and Fréchet metrics are skipped")
+    try:
+        results, arrays = evaluate(
+            model,
+            heads,
+            config,
+            str(checkpoint),
+            None if cfg.heads is None else str(cfg.heads),
+            OmegaConf.to_container(cfg, resolve=True),
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    out = Path(str(cfg.out))
+    write_report(out, results, arrays)
+    width = max(len(k) for k in results["summary"])
+    for key, value in results["summary"].items():
+        shown = "n/a" if value is None else f"{value:.4g}"
+        print(f"{key:<{width}}  {shown}")
+    for key, value in results["standard"].items():
+        if key.endswith("_skipped"):
+            print(value)
+    print(f"metrics: {out / 'metrics.json'}")
+    print(f"report:  {out / 'report.md'}")
+
+
+def main() -> None:
+    run_hydra(task, "eval")
+
+
+if __name__ == "__main__":
+    main()

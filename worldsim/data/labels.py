@@ -1,0 +1,83 @@
+"""Scene-condition labels (time of day, weather) for clip items, read from episode metadata."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from worldsim.data.store import EpisodeStore
+from worldsim.sim.conditions import TIMES_OF_DAY, WEATHERS
+
+UNKNOWN = -1
+
+
+class ConditionLabels(Dataset):
+    """Adds ``time_label`` and ``weather_label`` (int64 scalars) to the items of ``base``.
+
+    A label is the index of the episode's ``meta["conditions"]["time_of_day"]`` (or
+    ``["weather"]``) in ``time_labels`` (``weather_labels``), or -1 when the episode records
+    no such condition or a name outside the list. Items must carry their episode ``key``.
+    The store is opened lazily in each process, so the dataset is safe with DataLoader workers.
+    """
+
+    def __init__(
+        self,
+        base: Dataset,
+        store_root: str | os.PathLike[str],
+        time_labels: Sequence[str] = TIMES_OF_DAY,
+        weather_labels: Sequence[str] = WEATHERS,
+    ) -> None:
+        self.base = base
+        self.store_root = Path(store_root)
+        self.time_labels = list(time_labels)
+        self.weather_labels = list(weather_labels)
+        self._store: EpisodeStore | None = None
+        self._pid: int | None = None
+        self._labels: dict[str, tuple[int, int]] = {}
+
+    @property
+    def store(self) -> EpisodeStore:
+        if self._store is None or self._pid != os.getpid():
+            self._store = EpisodeStore(self.store_root, verify=False)
+            self._pid = os.getpid()
+        return self._store
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_store"] = None
+        state["_pid"] = None
+        return state
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def labels(self, key: str) -> tuple[int, int]:
+        """``(time_label, weather_label)`` of episode ``key``; -1 where unknown."""
+        found = self._labels.get(key)
+        if found is None:
+            conditions = self.store.meta(key).get("conditions")
+            if not isinstance(conditions, dict):
+                conditions = {}
+            found = (
+                _index(conditions.get("time_of_day"), self.time_labels),
+                _index(conditions.get("weather"), self.weather_labels),
+            )
+            self._labels[key] = found
+        return found
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = dict(self.base[index])
+        time_label, weather_label = self.labels(item["key"])
+        item["time_label"] = torch.tensor(time_label, dtype=torch.int64)
+        item["weather_label"] = torch.tensor(weather_label, dtype=torch.int64)
+        return item
+
+
+def _index(value: Any, labels: list[str]) -> int:
+    """Position of ``value`` in ``labels``, or -1 when it is missing or not listed."""
+    return labels.index(value) if isinstance(value, str) and value in labels else UNKNOWN

@@ -1,0 +1,222 @@
+"""Quality metrics of a batch of rollouts against their true futures: fidelity with baselines,
+IDM action adherence, condition-classifier text adherence and Fréchet distance."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from worldsim.eval.metrics import (
+    frame_stats,
+    frechet_distance,
+    horizon_buckets,
+    out_of_range_fraction,
+    psnr_frames,
+    repeat_last_frame,
+    ssim_frames,
+    stat_bounds,
+)
+from worldsim.runtime.world_model import WorldModel
+
+if TYPE_CHECKING:
+    from worldsim.runtime.heads import EvalHeads
+
+
+@dataclass
+class RolloutSet:
+    """Generated and true futures of ``R`` rows from the same contexts and motions."""
+
+    context_last_RHWC: np.ndarray  # uint8, the last context frame of each row
+    generated_RNHWC: np.ndarray  # uint8 (R, N, H, W, 3)
+    truth_RNHWC: np.ndarray  # uint8 (R, N, H, W, 3)
+    motion_RN2: np.ndarray  # commanded ego motion leading to each future frame
+
+
+def generate(
+    model: WorldModel,
+    context_RTHWC: np.ndarray,
+    past_motion_RT2: np.ndarray,
+    motion_RN2: np.ndarray,
+    prompts: Sequence[str],
+    generator: torch.Generator,
+    switch: tuple[int, Sequence[str]] | None = None,
+    progress: Any = None,
+) -> np.ndarray:
+    """Roll every row out under its motions; ``switch=(step, prompts)`` changes the prompts
+    before generating frame ``step``. Returns uint8 ``(R, N, H, W, 3)``."""
+    rows, steps = motion_RN2.shape[:2]
+    model.reset(context_RTHWC, list(prompts), past_motion_RT2, generator)
+    out = np.empty((rows, steps, *model.resolution, 3), dtype=np.uint8)
+    for t in range(steps):
+        new_prompts = switch[1] if switch is not None and t == switch[0] else None
+        out[:, t] = model.step(motion_RN2[:, t], prompts=new_prompts, generator=generator)
+        if progress is not None:
+            progress.update(rows)
+    return out
+
+
+def tokenizer_reconstruction(model: WorldModel, frames: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Frames passed through the tokenizer (encode, decode): the fidelity ceiling."""
+    flat = frames.reshape(-1, *frames.shape[-3:])
+    out = np.empty_like(flat)
+    with torch.no_grad():
+        for start in range(0, len(flat), batch):
+            chunk = torch.from_numpy(flat[start : start + batch])
+            out[start : start + batch] = model.decode(model.encode(chunk))
+    return out.reshape(frames.shape)
+
+
+def _curve(values_RN: np.ndarray) -> list[float]:
+    return [float(v) for v in values_RN.mean(axis=0)]
+
+
+def fidelity(model: WorldModel, rollouts: RolloutSet, horizons: Sequence[int]) -> dict[str, Any]:
+    """PSNR and SSIM per horizon step of the model, repeat-last-frame and the tokenizer."""
+    gen, truth = rollouts.generated_RNHWC, rollouts.truth_RNHWC
+    steps = truth.shape[1]
+    repeat = repeat_last_frame(rollouts.context_last_RHWC, steps)
+    recon = tokenizer_reconstruction(model, truth)
+    curves = {
+        "model": {"psnr": psnr_frames(gen, truth), "ssim": ssim_frames(gen, truth)},
+        "repeat_last": {"psnr": psnr_frames(repeat, truth), "ssim": ssim_frames(repeat, truth)},
+        "tokenizer": {"psnr": psnr_frames(recon, truth), "ssim": ssim_frames(recon, truth)},
+    }
+    out: dict[str, Any] = {"rows": int(truth.shape[0]), "horizon": steps, "curves": {}}
+    at = [h for h in horizons if 1 <= h <= steps]
+    for name, metrics in curves.items():
+        out["curves"][name] = {k: _curve(v) for k, v in metrics.items()}
+        out[name] = {f"{k}@{h}": float(v[:, h - 1].mean()) for k, v in metrics.items() for h in at}
+    return out
+
+
+def _mae(pred: np.ndarray, target: np.ndarray, std: np.ndarray) -> dict[str, float]:
+    err = np.abs(pred - target)  # (..., 2)
+    return {
+        "mae_speed": float(err[..., 0].mean()),
+        "mae_yaw_rate": float(err[..., 1].mean()),
+        "action_error": float((err / std).mean()),
+    }
+
+
+def action_adherence(heads: EvalHeads, rollouts: RolloutSet) -> dict[str, Any]:
+    """IDM estimates on generated and on true frames against the commanded ego motion."""
+    idm = heads.idm
+    std = idm.motion_std.detach().cpu().numpy()
+    mean = idm.motion_mean.detach().cpu().numpy()
+    first = rollouts.context_last_RHWC[:, None]
+    gen = idm.predict(np.concatenate([first, rollouts.generated_RNHWC], axis=1))
+    truth = idm.predict(np.concatenate([first, rollouts.truth_RNHWC], axis=1))
+    motion = rollouts.motion_RN2
+    return {
+        "generated": _mae(gen, motion, std),
+        "ground_truth": _mae(truth, motion, std),
+        "constant": _mae(np.broadcast_to(mean, motion.shape), motion, std),
+        "estimates_generated": gen,
+        "estimates_truth": truth,
+    }
+
+
+def order_agreement(estimates: np.ndarray, commanded: np.ndarray) -> bool:
+    """Whether ``estimates`` sort in the same strict order as ``commanded``."""
+    return bool(np.array_equal(np.argsort(estimates), np.argsort(commanded)))
+
+
+def counterfactual(
+    groups: dict[str, list[int]],
+    estimates_RN2: np.ndarray,
+    motion_RN2: np.ndarray,
+    steps: int,
+) -> dict[str, Any]:
+    """How often the IDM ranks futures from the same context in the commanded order:
+    yaw rate over left/straight/right and speed over brake/accelerate (first ``steps``)."""
+    est = estimates_RN2[:, :steps].mean(axis=1)  # (R, 2)
+    cmd = motion_RN2[:, :steps].mean(axis=1)
+    steer_hits, speed_hits = [], []
+    for rows in groups.get("steer", []):
+        steer_hits.append(order_agreement(est[rows, 1], cmd[rows, 1]))
+    for rows in groups.get("speed", []):
+        speed_hits.append(order_agreement(est[rows, 0], cmd[rows, 0]))
+    return {
+        "steer_order_accuracy": float(np.mean(steer_hits)) if steer_hits else None,
+        "speed_order_accuracy": float(np.mean(speed_hits)) if speed_hits else None,
+        "contexts": len(steer_hits),
+        "steps": steps,
+    }
+
+
+def label_indices(heads: EvalHeads, conditions: Sequence[dict[str, Any]]) -> np.ndarray:
+    """``(R, 2)`` indices of each row's time of day and weather in the classifier's labels
+    (-1 where the classifier does not know the value)."""
+    clf = heads.classifier
+    out = np.full((len(conditions), 2), -1, dtype=np.int64)
+    for i, cond in enumerate(conditions):
+        for j, (field, labels) in enumerate(
+            (("time_of_day", clf.time_labels), ("weather", clf.weather_labels))
+        ):
+            value = cond.get(field)
+            if value in labels:
+                out[i, j] = list(labels).index(value)
+    return out
+
+
+def classifier_accuracy(
+    heads: EvalHeads, frames_RNHWC: np.ndarray, labels_R2: np.ndarray
+) -> dict[str, float | None]:
+    """Accuracy of the condition classifier on every frame against its row's labels."""
+    rows, steps = frames_RNHWC.shape[:2]
+    time_pred, weather_pred = heads.classifier.predict(
+        frames_RNHWC.reshape(-1, *frames_RNHWC.shape[2:])
+    )
+    pred = np.stack([time_pred, weather_pred], axis=1).reshape(rows, steps, 2)
+    out: dict[str, float | None] = {}
+    for j, name in enumerate(("time_of_day", "weather")):
+        known = labels_R2[:, j] >= 0
+        if not known.any():
+            out[f"{name}_accuracy"] = None
+            continue
+        hits = pred[known, :, j] == labels_R2[known, None, j]
+        out[f"{name}_accuracy"] = float(hits.mean())
+    return out
+
+
+def drift(
+    heads: EvalHeads | None,
+    generated_RNHWC: np.ndarray,
+    truth_RNHWC: np.ndarray,
+    reference_frames: np.ndarray,
+    edges: Sequence[int],
+) -> dict[str, Any]:
+    """Per horizon bucket: Fréchet distance of generated and of true frames to the reference
+    real frames (classifier-encoder features), and the out-of-range fraction of each."""
+    steps = generated_RNHWC.shape[1]
+    ref_stats = frame_stats(reference_frames)
+    bounds = stat_bounds(ref_stats)
+    ref_feats = heads.classifier.embed(reference_frames) if heads is not None else None
+    buckets = []
+    for first, last in horizon_buckets(steps, edges):
+        gen = generated_RNHWC[:, first - 1 : last].reshape(-1, *generated_RNHWC.shape[2:])
+        true = truth_RNHWC[:, first - 1 : last].reshape(-1, *truth_RNHWC.shape[2:])
+        entry: dict[str, Any] = {
+            "first": first,
+            "last": last,
+            "frames": int(len(gen)),
+            "out_of_range_generated": out_of_range_fraction(frame_stats(gen), bounds),
+            "out_of_range_truth": out_of_range_fraction(frame_stats(true), bounds),
+        }
+        if ref_feats is not None and len(gen) >= 2:
+            entry["fd_generated"] = frechet_distance(heads.classifier.embed(gen), ref_feats)
+            entry["fd_truth"] = frechet_distance(heads.classifier.embed(true), ref_feats)
+        buckets.append(entry)
+    all_gen = generated_RNHWC.reshape(-1, *generated_RNHWC.shape[2:])
+    return {
+        "horizon": steps,
+        "reference_frames": int(len(reference_frames)),
+        "stat_bounds": {"p1": bounds[0].tolist(), "p99": bounds[1].tolist()},
+        "out_of_range_generated": out_of_range_fraction(frame_stats(all_gen), bounds),
+        "out_of_range_reference": out_of_range_fraction(ref_stats, bounds),
+        "buckets": buckets,
+    }

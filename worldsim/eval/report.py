@@ -1,0 +1,313 @@
+"""``metrics.json``, ``report.md`` and the plots of an evaluation run."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def summary(results: dict[str, Any]) -> dict[str, float | None]:
+    """Flat ``eval/...`` and ``speed/...`` headline numbers."""
+    out: dict[str, float | None] = {}
+    q = results["quality"]
+    fid = q["fidelity"]
+    for source, prefix in (
+        ("model", ""),
+        ("repeat_last", "repeat_last_"),
+        ("tokenizer", "tokenizer_"),
+    ):
+        for key, value in fid[source].items():
+            out[f"eval/{prefix}{key}"] = value
+    if "action" in q:
+        out["eval/action_error"] = q["action"]["generated"]["action_error"]
+        out["eval/action_error_ground_truth"] = q["action"]["ground_truth"]["action_error"]
+        out["eval/action_error_constant"] = q["action"]["constant"]["action_error"]
+    if "counterfactual" in q:
+        cf = q["counterfactual"]["generated"]
+        out["eval/counterfactual_steer"] = cf["steer_order_accuracy"]
+        out["eval/counterfactual_speed"] = cf["speed_order_accuracy"]
+    if "text" in q:
+        for key, value in q["text"]["generated"].items():
+            out[f"eval/text_{key}"] = value
+        if "switch" in q["text"]:
+            for key, value in q["text"]["switch"]["vs_new_prompt"].items():
+                out[f"eval/text_switch_{key}"] = value
+    drift = q["drift"]
+    out["eval/out_of_range"] = drift["out_of_range_generated"]
+    for b in drift["buckets"]:
+        if "fd_generated" in b:
+            out[f"eval/fd@{b['first']}-{b['last']}"] = b["fd_generated"]
+    speed = results.get("speed")
+    if speed:
+        out["speed/env_fps_single"] = speed["env_fps_single"]
+        out[f"speed/env_fps_vector{speed['vector_envs']}"] = speed["env_fps_vector"]
+        out["speed/mfu"] = speed["mfu"]
+    return out
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write atomically (temporary file, then rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=_json_default) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if abs(value) >= 1e4 or (value != 0 and abs(value) < 1e-3):
+            return f"{value:.3e}"
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_plots(out_dir: Path, results: dict[str, Any], arrays: dict[str, Any]) -> list[str]:
+    """PSNR/SSIM curves, the drift curve and a sample strip; returns the file names."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = []
+    curves = results["quality"]["fidelity"]["curves"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, metric in zip(axes, ("psnr", "ssim"), strict=True):
+        for source, style in (("model", "-"), ("repeat_last", "--"), ("tokenizer", ":")):
+            values = curves[source][metric]
+            ax.plot(np.arange(1, len(values) + 1), values, style, label=source)
+        ax.set_xlabel("horizon step")
+        ax.set_ylabel(metric.upper() + (" (dB)" if metric == "psnr" else ""))
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(out_dir / "fidelity.png", dpi=100)
+    plt.close(fig)
+    names.append("fidelity.png")
+
+    buckets = results["quality"]["drift"]["buckets"]
+    labels = [f"{b['first']}-{b['last']}" for b in buckets]
+    x = np.arange(len(labels))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    if all("fd_generated" in b for b in buckets):
+        axes[0].plot(x, [b["fd_generated"] for b in buckets], "o-", label="generated")
+        axes[0].plot(x, [b["fd_truth"] for b in buckets], "s--", label="ground truth")
+        axes[0].set_ylabel("Fréchet distance")
+        axes[0].legend()
+    axes[0].set_xlabel("horizon bucket (steps)")
+    axes[1].plot(x, [b["out_of_range_generated"] for b in buckets], "o-", label="generated")
+    axes[1].plot(x, [b["out_of_range_truth"] for b in buckets], "s--", label="ground truth")
+    axes[1].set_ylabel("fraction out of the 1-99% range")
+    axes[1].set_xlabel("horizon bucket (steps)")
+    axes[1].legend()
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.set_xticks(x, labels, rotation=30)
+    fig.tight_layout()
+    fig.savefig(out_dir / "drift.png", dpi=100)
+    plt.close(fig)
+    names.append("drift.png")
+
+    gen, truth = arrays["long_generated" if "long_generated" in arrays else "generated"], None
+    truth = arrays["long_truth" if "long_truth" in arrays else "truth"]
+    steps = gen.shape[1]
+    picks = sorted({s for s in (1, 5, 10, 30, 60, 150, 300, 600, steps) if s <= steps})
+    fig, axes = plt.subplots(2, len(picks), figsize=(1.9 * len(picks), 2.6), squeeze=False)
+    for k, step in enumerate(picks):
+        for r, (frames, name) in enumerate(((truth, "truth"), (gen, "model"))):
+            axes[r][k].imshow(frames[0, step - 1])
+            axes[r][k].set_xticks([])
+            axes[r][k].set_yticks([])
+            if k == 0:
+                axes[r][k].set_ylabel(name)
+        axes[0][k].set_title(f"step {step}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_dir / "samples.png", dpi=100)
+    plt.close(fig)
+    names.append("samples.png")
+    return names
+
+
+def report_markdown(results: dict[str, Any], plots: list[str]) -> str:
+    """The human-readable report."""
+    q = results["quality"]
+    repro = results["reproducibility"]
+    parts = [
+        f"# worldsim evaluation: {q['suite']} suite",
+        "",
+        f"checkpoint `{repro['checkpoint']}` (sha256 `{repro['checkpoint_sha256'][:16]}…`), "
+        f"seed {repro['seed']}, {q['fidelity']['rows']} rollouts of {q['fidelity']['horizon']} "
+        f"steps for fidelity.",
+        "",
+        "## Fidelity against the true future",
+        "",
+    ]
+    fid = q["fidelity"]
+    keys = list(fid["model"].keys())
+    parts.append(
+        _table(
+            ["metric", "model", "repeat last frame", "tokenizer (ceiling)"],
+            [[k, fid["model"][k], fid["repeat_last"][k], fid["tokenizer"][k]] for k in keys],
+        )
+    )
+    if "model_psnr_by_action" in fid:
+        parts += ["", "Mean model PSNR over the horizon by action sequence:", ""]
+        by = fid["model_psnr_by_action"]
+        parts.append(_table(["actions", "PSNR (dB)"], [[k, v] for k, v in by.items()]))
+    if "action" in q:
+        a = q["action"]
+        parts += ["", "## Action adherence (inverse-dynamics model)", ""]
+        parts.append(
+            _table(
+                ["frames", "speed MAE (m/s)", "yaw-rate MAE (rad/s)", "action error (std units)"],
+                [
+                    [name, a[src]["mae_speed"], a[src]["mae_yaw_rate"], a[src]["action_error"]]
+                    for name, src in (
+                        ("generated", "generated"),
+                        ("ground truth (floor)", "ground_truth"),
+                        ("constant prediction", "constant"),
+                    )
+                ],
+            )
+        )
+    if "counterfactual" in q:
+        cf = q["counterfactual"]
+        parts += [
+            "",
+            f"Counterfactual ranking over the first {cf['generated']['steps']} steps of "
+            f"{cf['generated']['contexts']} contexts:",
+            "",
+            _table(
+                ["frames", "left > straight > right", "accelerate > brake"],
+                [
+                    [name, cf[src]["steer_order_accuracy"], cf[src]["speed_order_accuracy"]]
+                    for name, src in (("generated", "generated"), ("ground truth", "ground_truth"))
+                ],
+            ),
+        ]
+    if "text" in q:
+        t = q["text"]
+        parts += ["", "## Text adherence (condition classifier)", ""]
+        rows = [
+            ["generated vs prompt", *t["generated"].values()],
+            ["ground truth vs conditions", *t["ground_truth"].values()],
+        ]
+        if "switch" in t:
+            s = t["switch"]
+            rows += [
+                [
+                    "switched prompt: before the switch vs old",
+                    *s["before_switch_vs_old_prompt"].values(),
+                ],
+                ["switched prompt: last quarter vs new", *s["vs_new_prompt"].values()],
+                ["switched prompt: last quarter vs old", *s["vs_old_prompt"].values()],
+            ]
+        parts.append(_table(["frames", "time-of-day accuracy", "weather accuracy"], rows))
+        if "switch" in t:
+            parts.append(
+                f"\nThe prompt switches before step {t['switch']['at_step'] + 1}; the last quarter "
+                f"is steps {t['switch']['judged_steps'][0]}-{t['switch']['judged_steps'][1]}."
+            )
+    d = q["drift"]
+    parts += [
+        "",
+        f"## Drift over {d['horizon']} steps",
+        "",
+        f"Reference: {d['reference_frames']} real frames. Out-of-range rate of the reference "
+        f"itself: {_fmt(d['out_of_range_reference'])}.",
+        "",
+    ]
+    rows = [
+        [
+            f"{b['first']}-{b['last']}",
+            b["frames"],
+            b.get("fd_generated"),
+            b.get("fd_truth"),
+            b["out_of_range_generated"],
+            b["out_of_range_truth"],
+        ]
+        for b in d["buckets"]
+    ]
+    parts.append(
+        _table(
+            [
+                "steps",
+                "frames",
+                "FD generated",
+                "FD ground truth",
+                "out of range (gen)",
+                "out of range (truth)",
+            ],
+            rows,
+        )
+    )
+    std = results.get("standard", {})
+    if std:
+        parts += ["", "## Standard metrics", ""]
+        for key, value in std.items():
+            parts.append(f"- {key}: {_fmt(value)}")
+    speed = results.get("speed")
+    if speed:
+        parts += ["", "## Speed (measured in this run)", ""]
+        rows = [
+            ["env frames/s, 1 env", speed["env_fps_single"]],
+            [f"env frames/s, native vector env N={speed['vector_envs']}", speed["env_fps_vector"]],
+            ["model frames/s, batch 1", speed["model_fps_batch1"]],
+        ]
+        rows += [
+            [f"step latency (s), {k} sampling steps", v] for k, v in speed["step_latency_s"].items()
+        ]
+        rows += [
+            ["FLOPs per generated frame", float(speed["flops_per_frame"])],
+            [f"matmul peak FLOP/s ({speed['matmul_peak_dtype']})", speed["matmul_peak_flops"]],
+            ["MFU", speed["mfu"]],
+            ["peak process RSS (MiB)", speed["process_peak_rss_mib"]],
+        ]
+        if "gpu_peak_allocated_mib" in speed:
+            rows.append(["peak GPU memory allocated (MiB)", speed["gpu_peak_allocated_mib"]])
+        parts.append(_table(["measure", "value"], rows))
+    parts += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    parts += [
+        "",
+        "## Reproducibility",
+        "",
+        f"- seed: {repro['seed']}",
+        f"- checkpoint sha256: `{repro['checkpoint_sha256']}`",
+        f"- heads sha256: `{repro.get('heads_sha256')}`",
+        f"- hardware: {repro['hardware']}",
+        f"- packages: {repro['packages']}",
+        "- config: see `metrics.json` → `reproducibility.config`",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def write_report(out_dir: Path, results: dict[str, Any], arrays: dict[str, Any]) -> None:
+    """Write ``metrics.json``, the plots and ``report.md`` into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = write_plots(out_dir, results, arrays)
+    write_json(out_dir / "metrics.json", results)
+    (out_dir / "report.md").write_text(report_markdown(results, plots), encoding="utf-8")
