@@ -22,7 +22,8 @@ class ConditionLabels(Dataset):
     A label is the index of the episode's ``meta["conditions"]["time_of_day"]`` (or
     ``["weather"]``) in ``time_labels`` (``weather_labels``), or -1 when the episode records
     no such condition or a name outside the list. Items must carry their episode ``key``.
-    The store is opened lazily in each process, so the dataset is safe with DataLoader workers.
+    The labels of every episode are read once, here, so the dataset pickles to DataLoader
+    workers as plain data.
     """
 
     def __init__(
@@ -33,42 +34,30 @@ class ConditionLabels(Dataset):
         weather_labels: Sequence[str] = WEATHERS,
     ) -> None:
         self.base = base
-        self.store_root = Path(store_root)
         self.time_labels = list(time_labels)
         self.weather_labels = list(weather_labels)
-        self._store: EpisodeStore | None = None
-        self._pid: int | None = None
-        self._labels: dict[str, tuple[int, int]] = {}
-
-    @property
-    def store(self) -> EpisodeStore:
-        if self._store is None or self._pid != os.getpid():
-            self._store = EpisodeStore(self.store_root, verify=False)
-            self._pid = os.getpid()
-        return self._store
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_store"] = None
-        state["_pid"] = None
-        return state
+        store = EpisodeStore(Path(store_root), verify=False)
+        self._labels: dict[str, tuple[int, int]] = {
+            key: self._episode_labels(store.meta(key)) for key in store.keys()
+        }
 
     def __len__(self) -> int:
         return len(self.base)  # type: ignore[arg-type]
 
+    def _episode_labels(self, meta: dict[str, Any]) -> tuple[int, int]:
+        conditions = meta.get("conditions")
+        if not isinstance(conditions, dict):
+            conditions = {}
+        return (
+            _index(conditions.get("time_of_day"), self.time_labels),
+            _index(conditions.get("weather"), self.weather_labels),
+        )
+
     def labels(self, key: str) -> tuple[int, int]:
         """``(time_label, weather_label)`` of episode ``key``; -1 where unknown."""
-        found = self._labels.get(key)
-        if found is None:
-            conditions = self.store.meta(key).get("conditions")
-            if not isinstance(conditions, dict):
-                conditions = {}
-            found = (
-                _index(conditions.get("time_of_day"), self.time_labels),
-                _index(conditions.get("weather"), self.weather_labels),
-            )
-            self._labels[key] = found
-        return found
+        if key not in self._labels:
+            raise KeyError(f"episode {key!r} is not in the labelled store")
+        return self._labels[key]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         item = dict(self.base[index])

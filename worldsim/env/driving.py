@@ -31,7 +31,7 @@ from worldsim.env.spaces import (
     observation_space,
     validate_action,
 )
-from worldsim.runtime.world_model import SamplingConfig, WorldModel
+from worldsim.runtime.world_model import WorldModel
 from worldsim.sim.vehicle import EgoState, VehicleParams, step_speed_yaw_rate, step_steer_accel
 
 _MODELS: dict[tuple[str, str, str], WorldModel] = {}
@@ -71,25 +71,14 @@ class LearnedDriving:
             if checkpoint is None:
                 raise ValueError("pass checkpoint=<path to a world-model checkpoint>")
             model = _load_networks(checkpoint, device, dtype)
-        sampling = dict(model.sampling_dict())
+        overrides: dict[str, Any] = {}
         if sampling_steps is not None:
-            sampling["steps"] = int(sampling_steps)
+            overrides["steps"] = int(sampling_steps)
         for key, value in (guidance or {}).items():
             if key not in ("text", "action"):
                 raise ValueError(f"guidance key {key!r} is unknown; use 'text' and 'action'")
-            sampling[f"guidance_{key}"] = float(value)
-        self.model = WorldModel(
-            model.tokenizer,
-            model.dit,
-            model.text_encoder,
-            model.motion_mean.tolist(),
-            model.motion_std.tolist(),
-            model.dt,
-            SamplingConfig(**sampling),
-            device=model.device,
-            dtype=model.dtype,
-            metadata=model.metadata,
-        )
+            overrides[f"guidance_{key}"] = float(value)
+        self.model = model.with_sampling(**overrides)
         names = [scenario] * num if isinstance(scenario, str) else list(scenario)
         if len(names) != num:
             raise ValueError(f"got {len(names)} scenarios for {num} envs; pass one or {num}")

@@ -13,24 +13,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from worldsim.runtime.world_model import SamplingConfig, WorldModel
-
-
-def with_sampling_steps(model: WorldModel, steps: int) -> WorldModel:
-    """The same networks behind a ``WorldModel`` that samples with ``steps`` steps."""
-    sampling = SamplingConfig(**{**model.sampling_dict(), "steps": int(steps)})
-    return WorldModel(
-        model.tokenizer,
-        model.dit,
-        model.text_encoder,
-        model.motion_mean.tolist(),
-        model.motion_std.tolist(),
-        model.dt,
-        sampling,
-        device=model.device,
-        dtype=model.dtype,
-        metadata=model.metadata,
-    )
+from worldsim.runtime.world_model import WorldModel
 
 
 def _sync(device: torch.device) -> None:
@@ -146,7 +129,9 @@ def measure_speed(
 ) -> dict[str, Any]:
     """Every speed number of the report, measured now on this machine."""
     latency = {
-        str(s): step_latency(with_sampling_steps(model, s), context_1THWC, prompt, repeats, seed)
+        str(s): step_latency(
+            model.with_sampling(steps=int(s)), context_1THWC, prompt, repeats, seed
+        )
         for s in sampling_steps
     }
     default_steps = model.sampling.steps

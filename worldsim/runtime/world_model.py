@@ -110,6 +110,27 @@ class WorldModel:
     def sampling_dict(self) -> dict[str, Any]:
         return asdict(self.sampling)
 
+    def with_sampling(self, **overrides: Any) -> WorldModel:
+        """A new runtime over the same networks with some ``SamplingConfig`` fields replaced
+        (its own rolling context, nothing shared but the weights)."""
+        unknown = sorted(set(overrides) - set(self.sampling_dict()))
+        if unknown:
+            raise ValueError(
+                f"unknown sampling settings {unknown}; choose from {sorted(self.sampling_dict())}"
+            )
+        return WorldModel(
+            self.tokenizer,
+            self.dit,
+            self.text_encoder,
+            self.motion_mean.tolist(),
+            self.motion_std.tolist(),
+            self.dt,
+            SamplingConfig(**{**self.sampling_dict(), **overrides}),
+            device=self.device,
+            dtype=self.dtype,
+            metadata=self.metadata,
+        )
+
     # -- conditioning -----------------------------------------------------------------------
     def normalize_motion(self, motion_N2: torch.Tensor) -> torch.Tensor:
         return (motion_N2.to(self.device, torch.float32) - self.motion_mean) / self.motion_std
