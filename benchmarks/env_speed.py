@@ -9,56 +9,23 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Sequence
 
-import gymnasium as gym
-import numpy as np
 from _table import BenchRow, add_inputs, add_quick, parse, print_rows, require_inputs
 
 import worldsim
+from worldsim.eval.speed import env_fps
 
 ID = worldsim.LEARNED_ENV_ID
 GROUP = "gym env"
 QUICK = {"steps": 4, "sizes": [1, 4]}
 
 
-def single_env_sps(checkpoint: str, steps: int, sampling_steps: int) -> float:
-    """Steps per second of one env after one warm-up step."""
-    env = gym.make(ID, checkpoint=checkpoint, sampling_steps=sampling_steps, horizon=10_000)
-    env.reset(seed=0)
-    env.step(np.zeros(2, np.float32))
-    start = time.perf_counter()
-    for _ in range(steps):
-        env.step(np.zeros(2, np.float32))
-    return steps / (time.perf_counter() - start)
-
-
-def vector_fps(checkpoint: str, n: int, steps: int, sampling_steps: int, mode: str) -> float:
-    """Frames per second of ``n`` envs, natively batched or as separate envs stepped in turn."""
-    kwargs = {"vectorization_mode": "sync"} if mode == "sync" else {}
-    envs = gym.make_vec(
-        ID,
-        num_envs=n,
-        checkpoint=checkpoint,
-        sampling_steps=sampling_steps,
-        horizon=10_000,
-        **kwargs,
-    )
-    envs.reset(seed=0)
-    actions = np.zeros((n, 2), np.float32)
-    envs.step(actions)
-    start = time.perf_counter()
-    for _ in range(steps):
-        envs.step(actions)
-    return n * steps / (time.perf_counter() - start)
-
-
 def vector_rows(checkpoint: str, n: int, steps: int, sampling_steps: int) -> list[BenchRow]:
     """Native and separate-env frame rates for ``n`` envs, and their ratio."""
     separate_steps = max(2, steps // n)
-    native = vector_fps(checkpoint, n, steps, sampling_steps, "native")
-    separate = vector_fps(checkpoint, n, separate_steps, sampling_steps, "sync")
+    native = env_fps(checkpoint, n, steps, sampling_steps, mode="native")
+    separate = env_fps(checkpoint, n, separate_steps, sampling_steps, mode="sync")
     return [
         BenchRow(GROUP, f"native vector env N={n}", native, "frames/s", f"{steps} steps"),
         BenchRow(GROUP, f"separate envs N={n}", separate, "frames/s", f"{separate_steps} steps"),
@@ -70,7 +37,7 @@ def measure(args: argparse.Namespace) -> list[BenchRow]:
     """Single-env steps per second, then native against separate envs at each N."""
     require_inputs(args.checkpoint)
     ckpt = str(args.checkpoint)
-    sps = single_env_sps(ckpt, args.steps, args.sampling_steps)
+    sps = env_fps(ckpt, 1, args.steps, args.sampling_steps, mode="single")
     note = f"{args.sampling_steps} sampling steps per frame, {args.steps} steps"
     rows = [BenchRow(GROUP, "single env", sps, "steps/s", note)]
     for n in args.sizes:

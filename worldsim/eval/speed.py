@@ -77,15 +77,29 @@ def peak_memory(device: torch.device) -> dict[str, float]:
     return out
 
 
+ENV_MODES = ("single", "native", "sync")
+
+
 def env_fps(
-    checkpoint: str, num_envs: int, steps: int, sampling_steps: int, device: str, dtype: str
+    checkpoint: str,
+    num_envs: int,
+    steps: int,
+    sampling_steps: int,
+    device: str = "cpu",
+    dtype: str = "float32",
+    mode: str = "native",
 ) -> float:
-    """Frames per second of ``worldsim/DrivingWorld-v0``: one env (``num_envs=1``) or the
-    native vector env, stepping constant actions after one warm-up step."""
+    """Frames per second of ``worldsim/DrivingWorld-v0`` stepping constant actions after one
+    warm-up step: ``mode="single"`` one env from ``gym.make``, ``"native"`` the batched vector
+    env, ``"sync"`` ``num_envs`` separate envs stepped in turn."""
     import gymnasium as gym
 
     import worldsim
 
+    if mode not in ENV_MODES:
+        raise ValueError(f"mode={mode!r} is unknown; choose one of {list(ENV_MODES)}")
+    if mode == "single" and num_envs != 1:
+        raise ValueError(f"mode='single' runs one env, got num_envs={num_envs}")
     kwargs: dict[str, Any] = {
         "checkpoint": checkpoint,
         "horizon": 1_000_000,
@@ -93,26 +107,20 @@ def env_fps(
         "dtype": dtype,
         "sampling_steps": sampling_steps,
     }
-    if num_envs == 1:
+    if mode == "single":
         env = gym.make(worldsim.LEARNED_ENV_ID, **kwargs)
-        env.reset(seed=0)
         action = np.zeros(2, np.float32)
-        env.step(action)
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            env.step(action)
-        fps = steps / (time.perf_counter() - t0)
-        env.close()
-        return fps
-    envs = gym.make_vec(worldsim.LEARNED_ENV_ID, num_envs=num_envs, **kwargs)
-    envs.reset(seed=0)
-    actions = np.zeros((num_envs, 2), np.float32)
-    envs.step(actions)
+    else:
+        vectorization = {"vectorization_mode": "sync"} if mode == "sync" else {}
+        env = gym.make_vec(worldsim.LEARNED_ENV_ID, num_envs=num_envs, **kwargs, **vectorization)
+        action = np.zeros((num_envs, 2), np.float32)
+    env.reset(seed=0)
+    env.step(action)
     t0 = time.perf_counter()
     for _ in range(steps):
-        envs.step(actions)
+        env.step(action)
     fps = num_envs * steps / (time.perf_counter() - t0)
-    envs.close()
+    env.close()
     return fps
 
 
@@ -141,7 +149,7 @@ def measure_speed(
     peak = matmul_peak(model.device, peak_dtype, 4096 if model.device.type == "cuda" else 1024)
     achieved = flops / default_latency
     device, dtype = str(model.device), str(model.dtype).replace("torch.", "")
-    env_single = env_fps(checkpoint, 1, env_steps, default_steps, device, dtype)
+    env_single = env_fps(checkpoint, 1, env_steps, default_steps, device, dtype, mode="single")
     env_vector = env_fps(checkpoint, vector_envs, env_steps, default_steps, device, dtype)
     return {
         "sampling_steps": default_steps,
