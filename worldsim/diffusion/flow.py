@@ -18,7 +18,7 @@ class FlowConfig:
 
     logit_mean: float = 0.0
     logit_std: float = 1.0
-    context_prob: float = 0.5  # share of clips trained as "clean context, noisy future"
+    context_prob: float = 0.9  # share of clips trained as "clean context, noisy future"
     context_noise_max: float = 0.1  # context frames get t ~ U(0, context_noise_max)
     text_dropout: float = 0.1
     action_dropout: float = 0.1
