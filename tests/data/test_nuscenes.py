@@ -124,3 +124,9 @@ def test_wrong_root_names_the_expected_path(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 2 and "v1.0-mini" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_missing_devkit_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "nuscenes.nuscenes", None)  # import now raises ImportError
+    with pytest.raises(ImportError, match=r'pip install "worldsim\[nuscenes\]"'):
+        NuScenesSource(str(tmp_path), version="v1.0-mini-missing").keys()
