@@ -70,6 +70,7 @@ def test_procedural_eval_writes_every_metric(procedural_runs) -> None:
         cf = q["counterfactual"][frames]
         assert cf["contexts"] == 2 and 0.0 <= cf["steer_order_accuracy"] <= 1.0
         assert 0.0 <= cf["speed_order_accuracy"] <= 1.0
+        assert 0.0 <= cf["steer_pair_accuracy"] <= 1.0
     text = q["text"]
     assert set(text["generated"]) == {"time_of_day_accuracy", "weather_accuracy"}
     assert set(text["switch"]["vs_new_prompt"]) == {"time_of_day_accuracy", "weather_accuracy"}

@@ -131,17 +131,21 @@ def counterfactual(
     motion_RN2: np.ndarray,
     steps: int,
 ) -> dict[str, Any]:
-    """How often the IDM ranks futures from the same context in the commanded order:
-    yaw rate over left/straight/right and speed over brake/accelerate (first ``steps``)."""
+    """How often the IDM ranks futures from the same context in the commanded order: yaw rate
+    over left/straight/right and over the extremes alone (left/right), and speed over
+    brake/accelerate (first ``steps``)."""
     est = estimates_RN2[:, :steps].mean(axis=1)  # (R, 2)
     cmd = motion_RN2[:, :steps].mean(axis=1)
-    steer_hits, speed_hits = [], []
+    steer_hits, pair_hits, speed_hits = [], [], []
     for rows in groups.get("steer", []):
         steer_hits.append(order_agreement(est[rows, 1], cmd[rows, 1]))
+        ends = [rows[0], rows[-1]]  # the two extremes: left and right
+        pair_hits.append(order_agreement(est[ends, 1], cmd[ends, 1]))
     for rows in groups.get("speed", []):
         speed_hits.append(order_agreement(est[rows, 0], cmd[rows, 0]))
     return {
         "steer_order_accuracy": float(np.mean(steer_hits)) if steer_hits else None,
+        "steer_pair_accuracy": float(np.mean(pair_hits)) if pair_hits else None,
         "speed_order_accuracy": float(np.mean(speed_hits)) if speed_hits else None,
         "contexts": len(steer_hits),
         "steps": steps,

@@ -30,6 +30,7 @@ def summary(results: dict[str, Any]) -> dict[str, float | None]:
     if "counterfactual" in q:
         cf = q["counterfactual"]["generated"]
         out["eval/counterfactual_steer"] = cf["steer_order_accuracy"]
+        out["eval/counterfactual_steer_pair"] = cf["steer_pair_accuracy"]
         out["eval/counterfactual_speed"] = cf["speed_order_accuracy"]
     if "text" in q:
         for key, value in q["text"]["generated"].items():
@@ -201,9 +202,14 @@ def report_markdown(results: dict[str, Any], plots: list[str]) -> str:
             f"{cf['generated']['contexts']} contexts:",
             "",
             _table(
-                ["frames", "left > straight > right", "accelerate > brake"],
+                ["frames", "left > straight > right", "left > right", "accelerate > brake"],
                 [
-                    [name, cf[src]["steer_order_accuracy"], cf[src]["speed_order_accuracy"]]
+                    [
+                        name,
+                        cf[src]["steer_order_accuracy"],
+                        cf[src]["steer_pair_accuracy"],
+                        cf[src]["speed_order_accuracy"],
+                    ]
                     for name, src in (("generated", "generated"), ("ground truth", "ground_truth"))
                 ],
             ),
