@@ -26,6 +26,15 @@ def test_round_trip_psnr(clip) -> None:
     assert min(psnr(a, b) for a, b in zip(frames_THWC, decoded_THWC, strict=True)) >= 35.0
 
 
+def test_same_frames_give_the_same_bytes(clip, tmp_path: Path) -> None:
+    _, frames_THWC, _ = clip
+    encodings = set()
+    for i in range(5):  # threaded libx264 differed on most repeats
+        write_video(tmp_path / f"{i}.mp4", frames_THWC, fps=10)
+        encodings.add((tmp_path / f"{i}.mp4").read_bytes())
+    assert len(encodings) == 1
+
+
 def test_frame_count_without_decoding(clip) -> None:
     path, frames_THWC, _ = clip
     assert video_num_frames(path) == len(frames_THWC)
