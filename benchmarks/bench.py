@@ -19,7 +19,7 @@ import env_speed
 import rollout_quality
 import sim_fps
 import world_model
-from _table import BenchRow, add_inputs, add_quick, print_rows, require_inputs
+from _table import BenchRow, add_inputs, add_quick, parse, print_rows, require_inputs
 
 from worldsim.data.store import EpisodeStore
 from worldsim.runtime.checkpoint import read_checkpoint
@@ -52,7 +52,7 @@ def run_one(name: str, module: ModuleType, argv: Sequence[str]) -> list[BenchRow
     log(f"running {name} ...")
     start = time.perf_counter()
     try:
-        rows = module.measure(module.parse_args(argv, known_only=True))
+        rows = module.measure(parse(module.build_parser(), argv, module.QUICK, known_only=True))
     except Exception as exc:  # report it and go on with the other benchmarks
         traceback.print_exc()
         return [BenchRow(module.GROUP, "failed", "-", "", f"{type(exc).__name__}: {exc}")]

@@ -9,7 +9,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 
 from _table import BenchRow, add_inputs, add_quick, parse, print_rows, require_inputs
 
@@ -56,14 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_args(argv: Sequence[str] | None = None, known_only: bool = False) -> argparse.Namespace:
-    """Parsed options, with the --quick values applied."""
-    return parse(build_parser(), argv, QUICK, known_only)
-
-
 def main() -> None:
     """Measure and print the rows as a table."""
-    args = parse_args()
+    args = parse(build_parser(), None, QUICK)
     print_rows(measure(args), f"# {ID}, {args.sampling_steps} sampling steps per frame")
 
 

@@ -10,7 +10,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -165,14 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_args(argv: Sequence[str] | None = None, known_only: bool = False) -> argparse.Namespace:
-    """Parsed options, with the --quick values applied."""
-    return parse(build_parser(), argv, QUICK, known_only)
-
-
 def main() -> None:
     """Measure and print the rows as a table."""
-    args = parse_args()
+    args = parse(build_parser(), None, QUICK)
     print_rows(measure(args), f"# rollout quality of {args.checkpoint} on {args.store}")
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -142,14 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_args(argv: Sequence[str] | None = None, known_only: bool = False) -> argparse.Namespace:
-    """Parsed options, with the --quick values applied."""
-    return parse(build_parser(), argv, QUICK, known_only)
-
-
 def main() -> None:
     """Measure and print the rows as a table."""
-    args = parse_args()
+    args = parse(build_parser(), None, QUICK)
     print_rows(measure(args), f"# world model {args.checkpoint}")
 
 
