@@ -63,7 +63,7 @@ def write_video(
         stream.codec_context.time_base = 1 / rate
         # x264's macroblock-tree rate control made the same frames encode to different
         # bytes from call to call; without it a store is byte-for-byte reproducible from its
-        # seed, at ~20% more bytes at this near-lossless quality.
+        # seed, at 10-35% more bytes at this near-lossless quality.
         stream.options = {"crf": str(crf), "preset": preset, "x264-params": "mbtree=0"}
         stream.thread_type = "AUTO"
         for i, frame_HWC in enumerate(frames_THWC):
