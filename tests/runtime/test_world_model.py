@@ -15,7 +15,9 @@ from worldsim.runtime.world_model import SamplingConfig, WorldModel
 H, W = 32, 56
 
 
-def tiny_world_model(use_cache: bool = True, **sampling: object) -> WorldModel:
+def tiny_world_model(
+    use_cache: bool = True, residual: bool = False, **sampling: object
+) -> WorldModel:
     torch.manual_seed(0)
     tokenizer = FrameTokenizer(TokenizerConfig(base_channels=8, channel_mult=(1, 2, 2)))
     text = ByteTextEncoder(TextEncoderConfig(dim=32, layers=1, heads=2))
@@ -31,6 +33,7 @@ def tiny_world_model(use_cache: bool = True, **sampling: object) -> WorldModel:
             heads=2,
             text_dim=text.dim,
             context_window=3,
+            prev_frame_input=residual,
         )
     )
     randomized(dit)
@@ -44,6 +47,7 @@ def tiny_world_model(use_cache: bool = True, **sampling: object) -> WorldModel:
         dt=0.1,
         sampling=SamplingConfig(**values),
         use_cache=use_cache,
+        prediction="x0_residual" if residual else "velocity",
     )
 
 
@@ -70,12 +74,32 @@ def test_rollout_shapes_and_dtype() -> None:
     assert frames.shape == (2, 6, H, W, 3) and frames.dtype == np.uint8
 
 
-def test_kv_cached_rollout_equals_uncached() -> None:
+@pytest.mark.parametrize("residual", [False, True])
+def test_kv_cached_rollout_equals_uncached(residual: bool) -> None:
     # 8 steps with a window of 3 frames: the cache has rolled over several times.
-    cached = run(tiny_world_model(use_cache=True), steps=8)
-    uncached = run(tiny_world_model(use_cache=False), steps=8)
+    cached = run(tiny_world_model(use_cache=True, residual=residual), steps=8)
+    uncached = run(tiny_world_model(use_cache=False, residual=residual), steps=8)
     diff = np.abs(cached.astype(int) - uncached.astype(int))
     assert diff.max() <= 1, diff.max()
+
+
+def test_residual_model_with_zero_output_repeats_the_last_context_frame() -> None:
+    # x0_residual: a network that outputs zeros predicts "nothing changes"; with no context
+    # noise every generated frame is the tokenizer's reconstruction of the last context frame.
+    model = tiny_world_model(residual=True, context_noise=0.0)
+    torch.nn.init.zeros_(model.dit.patch_out.weight)
+    torch.nn.init.zeros_(model.dit.patch_out.bias)
+    ctx = context()
+    frames = model.rollout(ctx, motions(steps=3), "day", generator=torch.Generator().manual_seed(0))
+    recon = model.decode(model.encode(torch.as_tensor(ctx[:, -1])))
+    for step in range(3):
+        assert np.abs(frames[:, step].astype(int) - recon.astype(int)).max() <= 1
+    # The velocity model with the same zero output keeps the noise instead.
+    plain = tiny_world_model(context_noise=0.0)
+    torch.nn.init.zeros_(plain.dit.patch_out.weight)
+    torch.nn.init.zeros_(plain.dit.patch_out.bias)
+    noisy = plain.rollout(ctx, motions(steps=1), "day", generator=torch.Generator().manual_seed(0))
+    assert np.abs(noisy[:, 0].astype(int) - recon.astype(int)).mean() > 5
 
 
 def test_same_generator_same_rollout() -> None:

@@ -93,6 +93,7 @@ def build_tokenizer_stage(cfg: DictConfig) -> tuple[Any, Any]:
         tokenizer,
         optimizer=instantiate(cfg.optimizer, "optimizer"),
         warmup_steps=int(cfg.warmup_steps),
+        lr_decay_steps=_decay_steps(cfg),
         **dict(cfg.get("tokenizer_loss") or {}),
     )
     return module, _datamodule(cfg)
@@ -127,6 +128,7 @@ def build_idm_stage(cfg: DictConfig, store: Any | None = None) -> tuple[Any, Any
         ConditionClassifier(config, TIMES_OF_DAY, WEATHERS),
         optimizer=instantiate(cfg.optimizer, "optimizer"),
         warmup_steps=int(cfg.warmup_steps),
+        lr_decay_steps=_decay_steps(cfg),
         store=str(cfg.data.store),
     )
     return module, _datamodule(cfg, labels=True)
@@ -199,10 +201,21 @@ def build_world_model_stage(cfg: DictConfig, store: Any) -> tuple[Any, Any]:
         dt=float(store.dt),
         sampling=instantiate(cfg.sampler, "sampler"),
         warmup_steps=int(cfg.warmup_steps),
+        lr_decay_steps=_decay_steps(cfg),
         text_state=text_encoder_state(text)["config"],
         run_config=OmegaConf.to_container(cfg, resolve=True),
     )
     return module, _datamodule(cfg, latents_dir)
+
+
+def _decay_steps(cfg: DictConfig) -> int | None:
+    """``lr_decay_steps``: null keeps the learning rate constant after warm-up."""
+    value = cfg.get("lr_decay_steps")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise UserError(f"lr_decay_steps={value!r} must be a positive integer or null")
+    return int(value)
 
 
 def build_trainer(cfg: DictConfig) -> Any:

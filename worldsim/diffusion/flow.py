@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from worldsim.diffusion.prediction import check_prediction
+
 
 @dataclass
 class FlowConfig:
@@ -22,8 +24,10 @@ class FlowConfig:
     context_noise_max: float = 0.1  # context frames get t ~ U(0, context_noise_max)
     text_dropout: float = 0.1
     action_dropout: float = 0.1
+    prediction: str = "velocity"  # "velocity" | "x0_residual" (see diffusion/prediction.py)
 
     def __post_init__(self) -> None:
+        check_prediction(self.prediction)
         for name in ("context_prob", "context_noise_max", "text_dropout", "action_dropout"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

@@ -3,6 +3,7 @@ and the store suite (held-out continuations of a recorded store), plus speed."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -12,10 +13,12 @@ import torch
 from tqdm.auto import tqdm
 
 from worldsim.eval.metrics import psnr_frames
+from worldsim.eval.pixel_motion import pixel_motion
 from worldsim.eval.procedural import MANEUVERS, make_start, roll_future, switched_conditions
 from worldsim.eval.quality import (
     RolloutSet,
     action_adherence,
+    action_following,
     classifier_accuracy,
     counterfactual,
     drift,
@@ -159,7 +162,13 @@ def procedural_suite(
         generated = generate(model, context, past, motion, prompts, g, (switch_at, after), bar)
 
     fid_rows = [j for j, (_, kind) in enumerate(rows) if kind != "switch"]
-    main = RolloutSet(context[fid_rows, -1], generated[fid_rows], truth[fid_rows], motion[fid_rows])
+    main = RolloutSet(
+        context[fid_rows, -1],
+        generated[fid_rows],
+        truth[fid_rows],
+        motion[fid_rows],
+        group_R=np.array([rows[j][0] for j in fid_rows]),
+    )
     result: dict[str, Any] = {"suite": "procedural", "start_seeds": [s.seed for s in starts]}
     result["fidelity"], adherence = _split_quality(model, heads, main, cfg.horizons)
     per_kind = {}
@@ -174,13 +183,25 @@ def procedural_suite(
         "generated": generated,
         "truth": truth,
     }
+    index = {rows[j]: k for k, j in enumerate(fid_rows)}
+    steer = [[index[(i, m)] for m in ("left", "straight", "right")] for i in range(pc.starts)]
+    speed = [[index[(i, m)] for m in ("brake", "accelerate")] for i in range(pc.starts)]
+    groups = {"steer": steer, "speed": speed}
+    steps = min(cfg.counterfactual_steps, pc.horizon)
+    result["action_following"] = action_following(main, steps)
+    result["counterfactual_pixels"] = {
+        "generated": counterfactual(
+            groups,
+            pixel_motion(main.context_last_RHWC, main.generated_RNHWC),
+            main.motion_RN2,
+            steps,
+        ),
+        "ground_truth": counterfactual(
+            groups, pixel_motion(main.context_last_RHWC, main.truth_RNHWC), main.motion_RN2, steps
+        ),
+    }
     if heads is not None and adherence is not None:
         result["action"] = _public(adherence)
-        index = {rows[j]: k for k, j in enumerate(fid_rows)}
-        steer = [[index[(i, m)] for m in ("left", "straight", "right")] for i in range(pc.starts)]
-        speed = [[index[(i, m)] for m in ("brake", "accelerate")] for i in range(pc.starts)]
-        groups = {"steer": steer, "speed": speed}
-        steps = min(cfg.counterfactual_steps, pc.horizon)
         result["counterfactual"] = {
             "generated": counterfactual(
                 groups, adherence["estimates_generated"], main.motion_RN2, steps
@@ -326,7 +347,8 @@ def evaluate(
     from worldsim.eval.repro import hardware, package_versions
     from worldsim.eval.speed import measure_speed
     from worldsim.eval.standard import standard_metrics
-    from worldsim.runtime.checkpoint import file_sha256
+    from worldsim.runtime.bundle import digest
+    from worldsim.utils.io import file_sha256
 
     if heads is not None and tuple(heads.metadata.get("resolution") or model.resolution) != tuple(
         model.resolution
@@ -361,9 +383,15 @@ def evaluate(
     results["reproducibility"] = {
         "seed": cfg.seed,
         "checkpoint": str(checkpoint),
-        "checkpoint_sha256": file_sha256(checkpoint),
+        "checkpoint_sha256": digest(checkpoint),
         "heads": heads_path,
-        "heads_sha256": file_sha256(heads_path) if heads_path else None,
+        "heads_sha256": (
+            None
+            if not heads_path
+            else digest(heads_path)
+            if not os.path.isdir(heads_path)
+            else file_sha256(os.path.join(heads_path, "heads.safetensors"))
+        ),
         "sampling": model.sampling_dict(),
         "config": config_record or {},
         "packages": package_versions(),

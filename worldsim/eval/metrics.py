@@ -144,3 +144,27 @@ def horizon_buckets(horizon: int, edges: Sequence[int]) -> list[tuple[int, int]]
     if first <= horizon:
         buckets.append((first, horizon))
     return buckets
+
+
+CHANGE_THRESHOLD = 16  # of 255: a pixel "changed" when any channel moved more than this
+
+
+def changed_pixel_psnr(
+    pred_NHWC: np.ndarray, truth_NHWC: np.ndarray, last_context_NHWC: np.ndarray
+) -> np.ndarray:
+    """PSNR in dB over only the pixels where the truth differs from the last context frame by
+    more than ``CHANGE_THRESHOLD`` (any channel), per frame; NaN where nothing changed.
+
+    Copying the last context frame cannot score well here: on these pixels it is wrong by
+    definition.
+    """
+    _check_pair(pred_NHWC, truth_NHWC)
+    _check_pair(truth_NHWC, last_context_NHWC)
+    truth = truth_NHWC.astype(np.float64)
+    changed = (np.abs(truth - last_context_NHWC.astype(np.float64)) > CHANGE_THRESHOLD).any(-1)
+    sq = ((pred_NHWC.astype(np.float64) - truth) ** 2).mean(-1)  # (..., H, W)
+    count = changed.sum(axis=(-2, -1))
+    mse = np.where(count > 0, (sq * changed).sum(axis=(-2, -1)) / np.maximum(count, 1), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = 10.0 * np.log10(255.0**2 / mse)
+    return np.minimum(value, PSNR_CAP)

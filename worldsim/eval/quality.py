@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from worldsim.eval.intervals import mean_with_interval
 from worldsim.eval.metrics import (
+    changed_pixel_psnr,
     frame_stats,
     frechet_distance,
     horizon_buckets,
@@ -34,6 +36,18 @@ class RolloutSet:
     generated_RNHWC: np.ndarray  # uint8 (R, N, H, W, 3)
     truth_RNHWC: np.ndarray  # uint8 (R, N, H, W, 3)
     motion_RN2: np.ndarray  # commanded ego motion leading to each future frame
+    group_R: np.ndarray | None = None  # start context of each row (for intervals); None: own
+
+    @property
+    def groups(self) -> np.ndarray:
+        if self.group_R is None:
+            return np.arange(len(self.truth_RNHWC))
+        return np.asarray(self.group_R)
+
+
+def per_group(values_R: np.ndarray, group_R: np.ndarray) -> np.ndarray:
+    """Mean of the rows of each group (NaNs ignored), in the order of the sorted group ids."""
+    return np.array([np.nanmean(values_R[group_R == g]) for g in np.unique(group_R)])
 
 
 def generate(
@@ -70,10 +84,6 @@ def tokenizer_reconstruction(model: WorldModel, frames: np.ndarray, batch: int =
     return out.reshape(frames.shape)
 
 
-def _curve(values_RN: np.ndarray) -> list[float]:
-    return [float(v) for v in values_RN.mean(axis=0)]
-
-
 def fidelity(model: WorldModel, rollouts: RolloutSet, horizons: Sequence[int]) -> dict[str, Any]:
     """PSNR and SSIM per horizon step of the model, repeat-last-frame and the tokenizer."""
     gen, truth = rollouts.generated_RNHWC, rollouts.truth_RNHWC
@@ -85,12 +95,54 @@ def fidelity(model: WorldModel, rollouts: RolloutSet, horizons: Sequence[int]) -
         "repeat_last": {"psnr": psnr_frames(repeat, truth), "ssim": ssim_frames(repeat, truth)},
         "tokenizer": {"psnr": psnr_frames(recon, truth), "ssim": ssim_frames(recon, truth)},
     }
-    out: dict[str, Any] = {"rows": int(truth.shape[0]), "horizon": steps, "curves": {}}
+    last = np.broadcast_to(rollouts.context_last_RHWC[:, None], truth.shape)
+    for name, pred in (("model", gen), ("repeat_last", repeat), ("tokenizer", recon)):
+        curves[name]["changed_psnr"] = changed_pixel_psnr(pred, truth, last)
+    groups = rollouts.groups
+    out: dict[str, Any] = {
+        "rows": int(truth.shape[0]),
+        "contexts": int(len(np.unique(groups))),
+        "horizon": steps,
+        "curves": {},
+        "intervals": {},
+    }
     at = [h for h in horizons if 1 <= h <= steps]
     for name, metrics in curves.items():
-        out["curves"][name] = {k: _curve(v) for k, v in metrics.items()}
-        out[name] = {f"{k}@{h}": float(v[:, h - 1].mean()) for k, v in metrics.items() for h in at}
+        out["curves"][name] = {k: [float(x) for x in np.nanmean(v, 0)] for k, v in metrics.items()}
+        out[name] = {
+            f"{k}@{h}": float(np.nanmean(v[:, h - 1])) for k, v in metrics.items() for h in at
+        }
+        out["intervals"][name] = {
+            f"{k}@{h}": mean_with_interval(per_group(v[:, h - 1], groups))
+            for k, v in metrics.items()
+            for h in at
+        }
     return out
+
+
+def action_following(rollouts: RolloutSet, steps: int) -> dict[str, Any]:
+    """Share of ordered pairs (r, r') of rollouts from the same start under different motions
+    where r's generated frames are closer to r's truth than r''s generated frames are: does
+    the model's future depend on the actions in the right way? (first ``steps`` frames)"""
+    gen = rollouts.generated_RNHWC[:, :steps].astype(np.float32)
+    truth = rollouts.truth_RNHWC[:, :steps].astype(np.float32)
+    motion = rollouts.motion_RN2[:, :steps]
+    groups = rollouts.groups
+    scores = []
+    for g in np.unique(groups):
+        rows = np.nonzero(groups == g)[0]
+        hits = []
+        for r in rows:
+            own = float(((gen[r] - truth[r]) ** 2).mean())
+            for other in rows:
+                if other == r or np.allclose(motion[other], motion[r]):
+                    continue
+                hits.append(own < float(((gen[other] - truth[r]) ** 2).mean()))
+        if hits:
+            scores.append(float(np.mean(hits)))
+    if not scores:
+        return {"score": None, "contexts": 0, "steps": steps}
+    return {"score": mean_with_interval(np.array(scores)), "contexts": len(scores), "steps": steps}
 
 
 def _mae(pred: np.ndarray, target: np.ndarray, std: np.ndarray) -> dict[str, float]:
@@ -134,7 +186,7 @@ def counterfactual(
     """How often the IDM ranks futures from the same context in the commanded order: yaw rate
     over left/straight/right and over the extremes alone (left/right), and speed over
     brake/accelerate (first ``steps``)."""
-    est = estimates_RN2[:, :steps].mean(axis=1)  # (R, 2)
+    est = np.nanmean(estimates_RN2[:, :steps], axis=1)  # (R, 2)
     cmd = motion_RN2[:, :steps].mean(axis=1)
     steer_hits, pair_hits, speed_hits = [], [], []
     for rows in groups.get("steer", []):
@@ -143,10 +195,22 @@ def counterfactual(
         pair_hits.append(order_agreement(est[ends, 1], cmd[ends, 1]))
     for rows in groups.get("speed", []):
         speed_hits.append(order_agreement(est[rows, 0], cmd[rows, 0]))
+
+    def share(hits: list[bool]) -> float | None:
+        return float(np.mean(hits)) if hits else None
+
+    def interval(hits: list[bool]) -> dict[str, float] | None:
+        return mean_with_interval(np.array(hits, dtype=np.float64)) if hits else None
+
     return {
-        "steer_order_accuracy": float(np.mean(steer_hits)) if steer_hits else None,
-        "steer_pair_accuracy": float(np.mean(pair_hits)) if pair_hits else None,
-        "speed_order_accuracy": float(np.mean(speed_hits)) if speed_hits else None,
+        "steer_order_accuracy": share(steer_hits),
+        "steer_pair_accuracy": share(pair_hits),
+        "speed_order_accuracy": share(speed_hits),
+        "intervals": {
+            "steer_order_accuracy": interval(steer_hits),
+            "steer_pair_accuracy": interval(pair_hits),
+            "speed_order_accuracy": interval(speed_hits),
+        },
         "contexts": len(steer_hits),
         "steps": steps,
     }

@@ -49,6 +49,7 @@ class DiTConfig:
     action_dim: int = 2
     context_window: int = 8  # frames a frame attends to in time, itself included
     qk_norm: bool = True
+    prev_frame_input: bool = False  # also patchify the previous frame's clean latents
 
     def __post_init__(self) -> None:
         for name in ("latent_height", "latent_width"):
@@ -227,7 +228,8 @@ class VideoDiT(nn.Module):
         self.config = cfg = config
         p, c = cfg.patch_size, cfg.latent_channels
         self.grid = (cfg.latent_height // p, cfg.latent_width // p)
-        self.patch_in = nn.Linear(p * p * c, cfg.dim)
+        in_channels = 2 * c if cfg.prev_frame_input else c
+        self.patch_in = nn.Linear(p * p * in_channels, cfg.dim)
         self.register_buffer("pos_SD", sincos_2d(*self.grid, cfg.dim), persistent=False)
         self.t_embed = TimestepEmbedder(cfg.dim)
         self.motion_embed = MotionEmbedder(cfg.action_dim, cfg.dim)
@@ -263,8 +265,14 @@ class VideoDiT(nn.Module):
         nn.init.zeros_(self.patch_out.bias)
 
     # -- shared pieces ------------------------------------------------------------------------
-    def _tokens(self, latents_BTCHW: torch.Tensor) -> torch.Tensor:
+    def _tokens(
+        self, latents_BTCHW: torch.Tensor, prev_BTCHW: torch.Tensor | None = None
+    ) -> torch.Tensor:
         p = self.config.patch_size
+        if self.config.prev_frame_input:
+            if prev_BTCHW is None:
+                raise ValueError("this model takes the previous frame's latents (prev_latents)")
+            latents_BTCHW = torch.cat([latents_BTCHW, prev_BTCHW], dim=2)  # (B, T, 2C, h, w)
         x = rearrange(latents_BTCHW, "b t c (y p1) (x p2) -> b t (y x) (p1 p2 c)", p1=p, p2=p)
         return self.patch_in(x) + self.pos_SD  # (B, T, S, D)
 
@@ -311,8 +319,13 @@ class VideoDiT(nn.Module):
         text_mask_BL: torch.Tensor,
         text_pooled_BD: torch.Tensor,
         positions_T: torch.Tensor | None = None,
+        prev_latents_BTCHW: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Velocity for every frame; frame i sees frames i-W+1..i only (W = context_window)."""
+        """Output for every frame; frame i sees frames i-W+1..i only (W = context_window).
+
+        ``prev_latents_BTCHW`` (models with ``prev_frame_input``) holds for each frame the clean
+        latents of the frame before it (zeros for the first).
+        """
         self._check(latents_BTCHW, (2, 3, 4))
         t = latents_BTCHW.shape[1]
         device = latents_BTCHW.device
@@ -322,7 +335,7 @@ class VideoDiT(nn.Module):
         window = self.config.context_window
         time_mask = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window)  # (T, T)
         rope = rope_angles(positions_T, self.config.dim // self.config.heads)
-        x = self._tokens(latents_BTCHW)
+        x = self._tokens(latents_BTCHW, prev_latents_BTCHW)
         c = self._conditioning(t_BT, motion_BT2, motion_valid_BT, text_pooled_BD)
         text = self.text_proj(text_BLD)
         for block in self.blocks:
@@ -345,6 +358,7 @@ class VideoDiT(nn.Module):
         cache: KVCache,
         position: int | torch.Tensor,
         commit: bool | torch.Tensor = False,
+        prev_latents_BCHW: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Velocity of one new frame attending to the cached past.
 
@@ -363,7 +377,8 @@ class VideoDiT(nn.Module):
         if cache.valid_BN is not None:
             valid = torch.cat([cache.valid_BN, valid], dim=1)  # (B, slots + 1)
         time_mask = repeat(valid, "b n -> (b s) 1 1 n", s=s)
-        x = self._tokens(latents_BCHW[:, None])
+        prev = None if prev_latents_BCHW is None else prev_latents_BCHW[:, None]
+        x = self._tokens(latents_BCHW[:, None], prev)
         c = self._conditioning(
             t_B[:, None], motion_B2[:, None], motion_valid_B[:, None], text_pooled_BD
         )

@@ -1,5 +1,6 @@
-"""One-file world-model checkpoints: rebuild tokenizer, DiT, text encoder and statistics
-without Hydra.
+"""World-model checkpoints and bundles: rebuild tokenizer, DiT, text encoder and statistics
+without Hydra. Neither path runs code from the file: Lightning checkpoints are read with
+``torch.load(weights_only=True)`` and bundles are safetensors + JSON (``runtime/bundle.py``).
 
 A world-model checkpoint is the Lightning checkpoint of ``WorldModelModule``. Its
 ``hyper_parameters["worldsim"]`` holds plain data (the configs of the three networks, the
@@ -10,7 +11,6 @@ under the prefixes ``tokenizer.``, ``dit.`` and ``text_encoder.``. When EMA is o
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,11 @@ import torch
 from worldsim.models.dit import DiTConfig, VideoDiT
 from worldsim.models.text import text_encoder_from_state
 from worldsim.models.tokenizer import FrameTokenizer, TokenizerConfig
+from worldsim.runtime.bundle import BundleError, bundled_model_dir, is_bundle, read_model_bundle
 from worldsim.runtime.world_model import SamplingConfig, WorldModel
+from worldsim.utils.io import file_sha256
+
+__all__ = ["CheckpointError", "file_sha256", "load_world_model", "read_checkpoint"]
 
 FORMAT_VERSION = 1
 
@@ -30,22 +34,25 @@ class CheckpointError(RuntimeError):
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """``torch.load`` a checkpoint on the CPU with clear errors naming the file."""
+    """A training checkpoint on the CPU, or a bundle folder in the same layout, with clear
+    errors naming the file. Pickled objects other than tensors and plain data are refused."""
+    if is_bundle(path):
+        try:
+            return read_model_bundle(path)[0]
+        except BundleError as exc:
+            raise CheckpointError(str(exc)) from exc
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many kinds for truncated or foreign files
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for truncated, foreign or unsafe files
+        raise CheckpointError(
+            f"cannot read checkpoint {path} safely (only tensors and plain data are loaded): {exc}"
+        ) from exc
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path} holds a {type(ckpt).__name__}, not a checkpoint dict")
+    return ckpt
 
 
 def _prefixed(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
@@ -85,13 +92,20 @@ def load_tokenizer(path: str | os.PathLike[str]) -> FrameTokenizer:
 
 
 def load_world_model(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | None = None,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     sampling: SamplingConfig | dict[str, Any] | None = None,
     use_cache: bool = True,
 ) -> WorldModel:
-    """Rebuild a ``WorldModel`` from one world-model checkpoint file, without Hydra."""
+    """Rebuild a ``WorldModel`` from a world-model checkpoint file or bundle folder, without
+    Hydra; with no ``path``, the model bundled in the package."""
+    if path is None:
+        path = bundled_model_dir()
+        if not is_bundle(path):
+            raise CheckpointError(
+                f"no bundled model at {path}; reinstall worldsim or build it with `make pretrained`"
+            )
     ckpt = read_checkpoint(path)
     meta = ckpt.get("hyper_parameters", {}).get("worldsim")
     if meta is None:
@@ -132,4 +146,5 @@ def load_world_model(
             "global_step": ckpt.get("global_step"),
         },
         use_cache=use_cache,
+        prediction=meta.get("flow", {}).get("prediction", "velocity"),
     )

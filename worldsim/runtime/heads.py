@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from worldsim.models.heads import ConditionClassifier, HeadsConfig, InverseDynamicsModel
+from worldsim.runtime.bundle import HEADS_META, BundleError, read_heads_bundle
 from worldsim.runtime.checkpoint import CheckpointError, _prefixed, read_checkpoint
 
 HEADS_FORMAT_VERSION = 1
@@ -32,7 +34,13 @@ class EvalHeads:
 
 def load_eval_heads(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> EvalHeads:
     """Rebuild the IDM and the condition classifier from a heads checkpoint, without Hydra."""
-    ckpt = read_checkpoint(path)
+    if Path(path).is_dir() or Path(path).name == HEADS_META:
+        try:
+            ckpt = read_heads_bundle(path)
+        except BundleError as exc:
+            raise CheckpointError(str(exc)) from exc
+    else:
+        ckpt = read_checkpoint(path)
     meta = ckpt.get("hyper_parameters", {}).get("worldsim_heads")
     if not isinstance(meta, dict):
         raise CheckpointError(

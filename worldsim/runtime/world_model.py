@@ -18,6 +18,7 @@ from torch import nn
 
 from worldsim.diffusion.flow import add_noise
 from worldsim.diffusion.guidance import GuidanceScales, combine_guidance, guidance_batch
+from worldsim.diffusion.prediction import check_prediction, velocity_from_output
 from worldsim.diffusion.samplers import get_sampler, initial_noise, make_schedule
 from worldsim.models.dit import KVCache, VideoDiT
 from worldsim.models.tokenizer import frames_to_tensor, tensor_to_frames
@@ -65,8 +66,10 @@ class WorldModel:
         dtype: torch.dtype = torch.float32,
         metadata: dict[str, Any] | None = None,
         use_cache: bool = True,
+        prediction: str = "velocity",
     ) -> None:
         self.use_cache = use_cache
+        self.prediction = check_prediction(prediction)
         self.device = torch.device(device)
         self.dtype = dtype
         self.tokenizer = tokenizer.to(self.device).eval()
@@ -82,9 +85,10 @@ class WorldModel:
         self.batch = 0
         self._prompts: list[str] = []
         self._text: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._prev: torch.Tensor | None = None  # (B, C, h, w) clean latents of the last frame
         # Without the cache, committed frames are kept and the whole history is re-encoded by
         # the DiT for every denoising step (the reference the cache must match; cost grows).
-        self._history: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._history: list[tuple[torch.Tensor, ...]] = []
 
     # -- properties -------------------------------------------------------------------------
     @property
@@ -129,6 +133,8 @@ class WorldModel:
             device=self.device,
             dtype=self.dtype,
             metadata=self.metadata,
+            use_cache=self.use_cache,
+            prediction=self.prediction,
         )
 
     # -- conditioning -----------------------------------------------------------------------
@@ -202,6 +208,7 @@ class WorldModel:
         self.batch = b
         self.cache = self.dit.new_cache()
         self._history = []
+        self._prev = self._zero_latents()
         self.position_B = torch.zeros(b, dtype=torch.long, device=self.device)
         self._text = None
         self._set_prompts(prompts, b)
@@ -245,18 +252,12 @@ class WorldModel:
             new_prompts[b] = row_prompts[j]
         self._set_prompts(new_prompts, self.batch)
         self.cache.invalidate(self._expand(mask))
+        assert self._prev is not None
+        self._prev[mask] = 0.0
         self.position_B[mask] = 0
         past = None if past_motion is None else torch.as_tensor(np.asarray(past_motion))
-        cfg = self.dit.config
         for i in range(t):
-            latents = torch.zeros(
-                self.batch,
-                cfg.latent_channels,
-                cfg.latent_height,
-                cfg.latent_width,
-                device=self.device,
-                dtype=self.dtype,
-            )
+            latents = self._zero_latents()
             latents[idx] = self.encode(frames[:, i])
             motion = None
             if past is not None and i > 0:
@@ -322,6 +323,18 @@ class WorldModel:
         x = frames_to_tensor(frames_BHWC).to(self.device)
         return self.tokenizer.encode(x).to(self.dtype)
 
+    def _zero_latents(self) -> torch.Tensor:
+        cfg = self.dit.config
+        shape = (self.batch, cfg.latent_channels, cfg.latent_height, cfg.latent_width)
+        return torch.zeros(shape, device=self.device, dtype=self.dtype)
+
+    def _prev_input(self) -> torch.Tensor | None:
+        """The previous frame's latents for every guidance branch, when the DiT takes them."""
+        if not self.dit.config.prev_frame_input:
+            return None
+        assert self._prev is not None
+        return self._expand(self._prev)
+
     def decode(self, latents_BCHW: torch.Tensor) -> np.ndarray:
         frames = self.tokenizer.decode(latents_BCHW.float())
         return tensor_to_frames(frames).cpu().numpy()
@@ -338,26 +351,28 @@ class WorldModel:
         tokens, mask, pooled = self._text
         scales = self.sampling.scales
         cache, position = self.cache, self._expand(self.position_B)
+        prev_in = self._prev_input()
+        prev_out = None if self._prev is None else self._expand(self._prev)
 
         def velocity(x_B: torch.Tensor, t_B: torch.Tensor) -> torch.Tensor:
+            x, t = self._expand(x_B), self._expand(t_B.to(self.dtype))
             if not self.use_cache:
-                return combine_guidance(
-                    self._uncached(self._expand(x_B), self._expand(t_B), motion, valid),
-                    self.batch,
-                    scales,
+                out = self._uncached(x, t, motion, valid, prev_in)
+            else:
+                out = self.dit.forward_step(
+                    x,
+                    t,
+                    motion,
+                    valid,
+                    tokens,
+                    mask,
+                    pooled,
+                    cache,
+                    position,
+                    commit=False,
+                    prev_latents_BCHW=prev_in,
                 )
-            v = self.dit.forward_step(
-                self._expand(x_B),
-                self._expand(t_B.to(self.dtype)),
-                motion,
-                valid,
-                tokens,
-                mask,
-                pooled,
-                cache,
-                position,
-                commit=False,
-            )
+            v = velocity_from_output(self.prediction, out, x, t, prev_out)
             return combine_guidance(v, self.batch, scales)
 
         schedule = make_schedule(self.sampling.steps, self.sampling.shift, self.device)
@@ -375,6 +390,8 @@ class WorldModel:
         assert self.cache is not None and self._text is not None
         level = self.sampling.context_noise
         t_B = torch.full((self.batch,), level, device=self.device, dtype=self.dtype)
+        clean_BCHW = latents_BCHW
+        prev_in = self._prev_input()
         if level > 0:
             noise = initial_noise(tuple(latents_BCHW.shape), generator, self.device, self.dtype)
             latents_BCHW = add_noise(latents_BCHW, noise, t_B)
@@ -384,8 +401,10 @@ class WorldModel:
             torch.ones(self.batch, dtype=torch.bool, device=self.device) if rows is None else rows
         )
         if not self.use_cache:
-            self._history.append((self._expand(latents_BCHW), self._expand(t_B), motion, valid))
+            entry = (self._expand(latents_BCHW), self._expand(t_B), motion, valid, prev_in)
+            self._history.append(entry)
             self.position_B += 1
+            self._prev = clean_BCHW.clone()
             return
         self.dit.forward_step(
             self._expand(latents_BCHW),
@@ -398,21 +417,32 @@ class WorldModel:
             self.cache,
             self._expand(self.position_B),
             commit=self._expand(rows_B),
+            prev_latents_BCHW=prev_in,
         )
         self.position_B[rows_B] += 1
+        assert self._prev is not None
+        self._prev[rows_B] = clean_BCHW[rows_B]
 
     def _uncached(
-        self, x_B: torch.Tensor, t_B: torch.Tensor, motion: torch.Tensor, valid: torch.Tensor
+        self,
+        x_B: torch.Tensor,
+        t_B: torch.Tensor,
+        motion: torch.Tensor,
+        valid: torch.Tensor,
+        prev_B: torch.Tensor | None,
     ) -> torch.Tensor:
-        """Velocity of the new frame from a full forward pass over the whole history."""
+        """DiT output for the new frame from a full forward pass over the whole history."""
         assert self._text is not None
         tokens, mask, pooled = self._text
         latents = torch.stack([h[0] for h in self._history] + [x_B], dim=1)
         levels = torch.stack([h[1] for h in self._history] + [t_B], dim=1)
         motions = torch.stack([h[2] for h in self._history] + [motion], dim=1)
         valids = torch.stack([h[3] for h in self._history] + [valid], dim=1)
-        v = self.dit(latents, levels, motions, valids, tokens, mask, pooled)
-        return v[:, -1]
+        prevs = None
+        if prev_B is not None:
+            prevs = torch.stack([h[4] for h in self._history] + [prev_B], dim=1)
+        out = self.dit(latents, levels, motions, valids, tokens, mask, pooled, None, prevs)
+        return out[:, -1]
 
     # -- per-row state (forking) ------------------------------------------------------------
     def row_state(self, row: int) -> dict[str, Any]:
@@ -427,6 +457,7 @@ class WorldModel:
             "pointer": self.cache.pointer_B[idx].clone(),  # type: ignore[index]
             "position": int(self.position_B[row]),
             "prompt": self._prompts[row],
+            "prev": None if self._prev is None else self._prev[row].clone(),
         }
 
     def load_row_state(self, row: int, state: dict[str, Any]) -> None:
@@ -440,6 +471,8 @@ class WorldModel:
         self.cache.valid_BN[idx] = state["valid"]
         self.cache.pointer_B[idx] = state["pointer"]  # type: ignore[index]
         self.position_B[row] = state["position"]
+        if self._prev is not None and state.get("prev") is not None:
+            self._prev[row] = state["prev"]
         prompts = list(self._prompts)
         prompts[row] = state["prompt"]
         self._set_prompts(prompts, self.batch)

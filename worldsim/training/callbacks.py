@@ -79,6 +79,7 @@ class RolloutVideos(L.Callback):
                 context_noise=pl_module.sampling.context_noise,
             ),
             device=pl_module.device,
+            prediction=pl_module.flow.prediction,
         )
         generator = torch.Generator(device=pl_module.device).manual_seed(self.seed)
         generated = model.rollout(

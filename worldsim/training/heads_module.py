@@ -39,6 +39,7 @@ class EvalHeadsModule(L.LightningModule):
         classifier: ConditionClassifier,
         optimizer: OptimizerFactory,
         warmup_steps: int = 100,
+        lr_decay_steps: int | None = None,
         flip_prob: float = 0.5,
         store: str = "",
     ) -> None:
@@ -56,6 +57,7 @@ class EvalHeadsModule(L.LightningModule):
         self.classifier = classifier
         self.optimizer_factory = optimizer
         self.warmup_steps = warmup_steps
+        self.lr_decay_steps = lr_decay_steps
         self.flip_prob = flip_prob
         self.save_hyperparameters(
             {
@@ -170,7 +172,9 @@ class EvalHeadsModule(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = self.optimizer_factory(self.parameters())
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_lambda(self.warmup_steps))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, warmup_lambda(self.warmup_steps, self.lr_decay_steps)
+        )
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},

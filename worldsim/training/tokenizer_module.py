@@ -32,6 +32,7 @@ class TokenizerModule(L.LightningModule):
         tokenizer: FrameTokenizer,
         optimizer: OptimizerFactory,
         warmup_steps: int = 100,
+        lr_decay_steps: int | None = None,
         kl_weight: float = 1e-6,
         edge_weight: float = 0.5,
         scale_momentum: float = 0.99,
@@ -49,6 +50,7 @@ class TokenizerModule(L.LightningModule):
         self.tokenizer = tokenizer
         self.optimizer_factory = optimizer
         self.warmup_steps = warmup_steps
+        self.lr_decay_steps = lr_decay_steps
         self.kl_weight = kl_weight
         self.edge_weight = edge_weight
         self.scale_momentum = scale_momentum
@@ -134,7 +136,9 @@ class TokenizerModule(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         optimizer = self.optimizer_factory(self.tokenizer.parameters())
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_lambda(self.warmup_steps))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, warmup_lambda(self.warmup_steps, self.lr_decay_steps)
+        )
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},

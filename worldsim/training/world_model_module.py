@@ -19,6 +19,7 @@ from worldsim.diffusion.flow import (
     velocity_target,
 )
 from worldsim.diffusion.guidance import drop_conditions
+from worldsim.diffusion.prediction import x0_residual_loss
 from worldsim.models.dit import VideoDiT
 from worldsim.models.tokenizer import FrameTokenizer, frames_to_tensor
 from worldsim.runtime.checkpoint import FORMAT_VERSION
@@ -43,6 +44,7 @@ class WorldModelModule(L.LightningModule):
         dt: float,
         sampling: SamplingConfig | None = None,
         warmup_steps: int = 100,
+        lr_decay_steps: int | None = None,
         text_state: dict[str, Any] | None = None,
         run_config: dict[str, Any] | None = None,
     ) -> None:
@@ -53,6 +55,7 @@ class WorldModelModule(L.LightningModule):
         self.optimizer_factory = optimizer
         self.flow = flow
         self.warmup_steps = warmup_steps
+        self.lr_decay_steps = lr_decay_steps
         self.sampling = sampling or SamplingConfig()
         self.register_buffer("motion_mean", torch.tensor(motion_mean, dtype=torch.float32))
         self.register_buffer("motion_std", torch.tensor(motion_std, dtype=torch.float32))
@@ -110,7 +113,21 @@ class WorldModelModule(L.LightningModule):
         noise = torch.randn(x0.shape, generator=generator, device=self.device)
         xt = add_noise(x0, noise, levels)
         text = self.text_encoder(prompts)
-        pred = self.dit(xt, levels, motion, valid, text.tokens_BLD, text.mask_BL, text.pooled_BD)
+        prev = previous_frames(x0)  # (B, T, C, h, w): frame i-1 for frame i, zeros for frame 0
+        pred = self.dit(
+            xt,
+            levels,
+            motion,
+            valid,
+            text.tokens_BLD,
+            text.mask_BL,
+            text.pooled_BD,
+            prev_latents_BTCHW=prev if self.dit.config.prev_frame_input else None,
+        )
+        if self.flow.prediction == "x0_residual":
+            mask = mask.clone()
+            mask[:, 0] = 0.0  # the first frame of a clip has no previous frame to start from
+            return x0_residual_loss(pred, x0, prev, levels, mask)
         return flow_loss(pred, velocity_target(x0, noise), mask)
 
     # -- lightning hooks --------------------------------------------------------------------
@@ -128,11 +145,18 @@ class WorldModelModule(L.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         params = [p for p in self.parameters() if p.requires_grad]
         optimizer = self.optimizer_factory(params)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_lambda(self.warmup_steps))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, warmup_lambda(self.warmup_steps, self.lr_decay_steps)
+        )
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+
+def previous_frames(x0_BTCHW: torch.Tensor) -> torch.Tensor:
+    """For every frame the clean latents of the frame before it; zeros for the first."""
+    return torch.cat([torch.zeros_like(x0_BTCHW[:, :1]), x0_BTCHW[:, :-1]], dim=1)
 
 
 def _plain(value: Any) -> Any:
