@@ -40,16 +40,22 @@ def task(cfg: DictConfig) -> None:
 
     from worldsim.eval.harness import evaluate
     from worldsim.eval.report import write_report
+    from worldsim.runtime.bundle import HEADS_META, bundled_model_dir, is_bundle
     from worldsim.runtime.checkpoint import CheckpointError, load_world_model
     from worldsim.runtime.heads import load_eval_heads
 
     config = eval_config(cfg)
-    checkpoint = Path(str(cfg.checkpoint))
-    if not checkpoint.is_file():
+    bundled = cfg.checkpoint is None
+    checkpoint = bundled_model_dir() if bundled else Path(str(cfg.checkpoint))
+    if not (checkpoint.is_file() or is_bundle(checkpoint)):
         raise UserError(
             f"checkpoint={checkpoint} does not exist; train one with "
-            "`worldsim-train experiment=world_model_tiny`"
+            "`worldsim-train experiment=world_model_tiny`, or leave checkpoint unset for the "
+            "bundled model"
         )
+    heads_path = cfg.heads
+    if heads_path is None and bundled and (checkpoint / HEADS_META).is_file():
+        heads_path = str(checkpoint)  # the bundled model ships its evaluation heads
     dtype = getattr(torch, str(cfg.dtype), None)
     if not isinstance(dtype, torch.dtype):
         raise UserError(f"dtype={cfg.dtype!r} is not a torch dtype; use float32 or bfloat16")
@@ -59,13 +65,13 @@ def task(cfg: DictConfig) -> None:
     try:
         model = load_world_model(checkpoint, device=str(cfg.device), dtype=dtype, sampling=sampling)
         heads = None
-        if cfg.heads is not None:
-            if not Path(str(cfg.heads)).is_file():
+        if heads_path is not None:
+            if not Path(str(heads_path)).exists():
                 raise UserError(
-                    f"heads={cfg.heads} does not exist; train them with "
+                    f"heads={heads_path} does not exist; train them with "
                     "`worldsim-train experiment=idm`"
                 )
-            heads = load_eval_heads(str(cfg.heads), device=str(cfg.device))
+            heads = load_eval_heads(str(heads_path), device=str(cfg.device))
     except CheckpointError as exc:
         raise UserError(str(exc)) from exc
     condition = model.metadata.get("config", {}).get("data", {}).get("condition", "ego_motion")
@@ -82,7 +88,7 @@ def task(cfg: DictConfig) -> None:
             heads,
             config,
             str(checkpoint),
-            None if cfg.heads is None else str(cfg.heads),
+            None if heads_path is None else str(heads_path),
             OmegaConf.to_container(cfg, resolve=True),
         )
     except ValueError as exc:

@@ -77,7 +77,7 @@ def task(cfg: DictConfig) -> None:
         try:
             env = DrivingWorldVectorEnv(
                 num_envs=len(members),
-                checkpoint=str(cfg.checkpoint),
+                checkpoint=None if cfg.checkpoint is None else str(cfg.checkpoint),
                 scenario=[names[i] for i in members],
                 action_mode=mode,
                 sampling_steps=cfg.sampling_steps,

@@ -88,6 +88,11 @@ def build_tokenizer_stage(cfg: DictConfig) -> tuple[Any, Any]:
     from worldsim.models.tokenizer import FrameTokenizer
     from worldsim.training.tokenizer_module import TokenizerModule
 
+    if cfg.tokenizer.get("kind") == "patch":
+        raise UserError(
+            "tokenizer=patch2 has no parameters and needs no training; train the world model "
+            "directly (e.g. `worldsim-train experiment=world_model_pretrained`)"
+        )
     tokenizer = FrameTokenizer(instantiate(cfg.tokenizer, "tokenizer"))
     module = TokenizerModule(
         tokenizer,
@@ -142,7 +147,12 @@ def build_world_model_stage(cfg: DictConfig, store: Any) -> tuple[Any, Any]:
     from worldsim.training.world_model_module import WorldModelModule
 
     try:
-        tokenizer = load_tokenizer(cfg.tokenizer_ckpt)
+        if cfg.tokenizer.get("kind") == "patch":  # parameter-free: nothing to train or load
+            from worldsim.models.patch_tokenizer import PatchTokenizer
+
+            tokenizer = PatchTokenizer(instantiate(cfg.tokenizer, "tokenizer"))
+        else:
+            tokenizer = load_tokenizer(cfg.tokenizer_ckpt)
     except CheckpointError as exc:
         raise UserError(
             f"{exc}. Train the tokenizer first (`worldsim-train experiment=tokenizer_tiny`) "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -34,14 +35,29 @@ from worldsim.env.spaces import (
 from worldsim.runtime.world_model import WorldModel
 from worldsim.sim.vehicle import EgoState, VehicleParams, step_speed_yaw_rate, step_steer_accel
 
-_MODELS: dict[tuple[str, str, str], WorldModel] = {}
+_MODELS: dict[tuple[object, ...], WorldModel] = {}
 
 
-def _load_networks(checkpoint: str, device: str, dtype: str) -> WorldModel:
-    """Load a checkpoint once per process; envs share its networks."""
+def _file_identity(checkpoint: str | None) -> tuple[object, ...]:
+    """Path, size and modification time of a checkpoint file (or of a bundle's weights), so a
+    file retrained at the same path is loaded afresh instead of served from the cache."""
+    from worldsim.runtime.bundle import MODEL_WEIGHTS, bundled_model_dir
+
+    path = Path(checkpoint) if checkpoint is not None else bundled_model_dir()
+    target = path / MODEL_WEIGHTS if path.is_dir() else path
+    try:
+        stat = target.stat()
+    except OSError:
+        return (str(path.resolve()),)
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def _load_networks(checkpoint: str | None, device: str, dtype: str) -> WorldModel:
+    """Load a checkpoint (None: the bundled model) once per process and file version; envs
+    share its networks."""
     from worldsim.runtime.checkpoint import load_world_model
 
-    key = (str(checkpoint), str(device), str(dtype))
+    key = (*_file_identity(checkpoint), str(device), str(dtype))
     if key not in _MODELS:
         _MODELS[key] = load_world_model(checkpoint, device=device, dtype=getattr(torch, dtype))
     return _MODELS[key]
@@ -68,8 +84,6 @@ class LearnedDriving:
     ) -> None:
         check_mode("action_mode", action_mode, ACTION_MODES)
         if model is None:
-            if checkpoint is None:
-                raise ValueError("pass checkpoint=<path to a world-model checkpoint>")
             model = _load_networks(checkpoint, device, dtype)
         overrides: dict[str, Any] = {}
         if sampling_steps is not None:

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from worldsim.models.dit import DiTConfig, VideoDiT
+from worldsim.models.patch_tokenizer import PatchTokenizer, PatchTokenizerConfig
 from worldsim.models.text import text_encoder_from_state
 from worldsim.models.tokenizer import FrameTokenizer, TokenizerConfig
 from worldsim.runtime.bundle import BundleError, bundled_model_dir, is_bundle, read_model_bundle
@@ -71,7 +72,16 @@ def tokenizer_config_from_dict(data: dict[str, Any]) -> TokenizerConfig:
     return TokenizerConfig(**values)
 
 
-def load_tokenizer(path: str | os.PathLike[str]) -> FrameTokenizer:
+def tokenizer_from_dict(data: dict[str, Any]) -> FrameTokenizer | PatchTokenizer:
+    """The tokenizer described by its saved config (``kind: patch`` or an autoencoder)."""
+    values = dict(data)
+    if values.get("kind") == "patch":
+        return PatchTokenizer(PatchTokenizerConfig(**values))
+    values.pop("kind", None)
+    return FrameTokenizer(tokenizer_config_from_dict(values))
+
+
+def load_tokenizer(path: str | os.PathLike[str]) -> FrameTokenizer | PatchTokenizer:
     """The tokenizer from a tokenizer (stage 1) or world-model (stage 2) checkpoint."""
     ckpt = read_checkpoint(path)
     hparams = ckpt.get("hyper_parameters", {})
@@ -86,7 +96,7 @@ def load_tokenizer(path: str | os.PathLike[str]) -> FrameTokenizer:
         raise CheckpointError(
             f"{path} holds no tokenizer; train one with `worldsim-train experiment=tokenizer_tiny`"
         )
-    tokenizer = FrameTokenizer(tokenizer_config_from_dict(config))
+    tokenizer = tokenizer_from_dict(config)
     tokenizer.load_state_dict(weights)
     return tokenizer.eval()
 
@@ -119,7 +129,7 @@ def load_world_model(
             f"format {FORMAT_VERSION}"
         )
     state = ckpt["state_dict"]
-    tokenizer = FrameTokenizer(tokenizer_config_from_dict(meta["tokenizer"]))
+    tokenizer = tokenizer_from_dict(meta["tokenizer"])
     tokenizer.load_state_dict(_prefixed(state, "tokenizer."))
     dit = VideoDiT(DiTConfig(**meta["dit"]))
     dit.load_state_dict(_prefixed(state, "dit."))

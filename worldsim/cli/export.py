@@ -1,0 +1,78 @@
+"""``worldsim-export``: write a world-model checkpoint (and its heads) as a bundle folder of
+safetensors weights and JSON metadata, the format that loads without running code."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from worldsim.cli._hydra import UserError, run_hydra
+
+
+def git_commit() -> str | None:
+    """The commit of the source tree this runs from, when it is a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _evaluation(eval_dir: Path) -> dict[str, Any] | None:
+    from worldsim.runtime.bundle import read_json
+
+    metrics = eval_dir / "metrics.json"
+    if not metrics.is_file():
+        raise UserError(f"eval_dir={eval_dir} holds no metrics.json; run worldsim-eval first")
+    data = read_json(metrics)
+    return {"summary": data.get("summary"), "seed": data.get("reproducibility", {}).get("seed")}
+
+
+def task(cfg: DictConfig) -> None:
+    from worldsim.runtime.bundle import BundleError, export_heads, export_world_model
+    from worldsim.runtime.checkpoint import CheckpointError
+
+    checkpoint, out = Path(str(cfg.checkpoint)), Path(str(cfg.out))
+    if not checkpoint.is_file():
+        raise UserError(f"checkpoint={checkpoint} does not exist")
+    if cfg.heads is not None and not Path(str(cfg.heads)).is_file():
+        raise UserError(f"heads={cfg.heads} does not exist")
+    eval_dir = None if cfg.eval_dir is None else Path(str(cfg.eval_dir))
+    extra: dict[str, Any] = {
+        "recipe": None if cfg.recipe is None else str(cfg.recipe),
+        "git_commit": git_commit(),
+        "train_seconds": None if cfg.train_seconds is None else float(cfg.train_seconds),
+        "source_checkpoint": str(checkpoint),
+        "evaluation": None if eval_dir is None else _evaluation(eval_dir),
+    }
+    try:
+        export_world_model(checkpoint, out, extra)
+        if cfg.heads is not None:
+            export_heads(str(cfg.heads), out)
+    except (BundleError, CheckpointError) as exc:
+        raise UserError(str(exc)) from exc
+    if eval_dir is not None:
+        for name in ("metrics.json", "report.md", "samples.png", "fidelity.png", "drift.png"):
+            if (eval_dir / name).is_file():
+                shutil.copyfile(eval_dir / name, out / name)
+    size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
+    print(f"bundle: {out} ({size / 2**20:.1f} MiB)")
+
+
+def main() -> None:
+    run_hydra(task, "export")
+
+
+if __name__ == "__main__":
+    main()
