@@ -27,6 +27,12 @@ def summary(results: dict[str, Any]) -> dict[str, float | None]:
         out["eval/action_error"] = q["action"]["generated"]["action_error"]
         out["eval/action_error_ground_truth"] = q["action"]["ground_truth"]["action_error"]
         out["eval/action_error_constant"] = q["action"]["constant"]["action_error"]
+    if q.get("action_following", {}).get("score"):
+        out["eval/action_following"] = q["action_following"]["score"]["mean"]
+    if "counterfactual_pixels" in q:
+        cf = q["counterfactual_pixels"]["generated"]
+        out["eval/counterfactual_pixels_steer"] = cf["steer_order_accuracy"]
+        out["eval/counterfactual_pixels_speed"] = cf["speed_order_accuracy"]
     if "counterfactual" in q:
         cf = q["counterfactual"]["generated"]
         out["eval/counterfactual_steer"] = cf["steer_order_accuracy"]
@@ -78,6 +84,27 @@ def _fmt(value: Any, digits: int = 3) -> str:
             return f"{value:.3e}"
         return f"{value:.{digits}f}"
     return str(value)
+
+
+def _ci(value: Any, interval: dict[str, float] | None) -> str:
+    """``mean [low, high]`` with the 95% bootstrap interval when there is one."""
+    if not interval:
+        return _fmt(value)
+    return f"{_fmt(value)} [{_fmt(interval['low'])}, {_fmt(interval['high'])}]"
+
+
+def _counterfactual_table(cf: dict[str, Any]) -> str:
+    rows = []
+    for name, src in (("generated", "generated"), ("ground truth", "ground_truth")):
+        ints = cf[src].get("intervals", {})
+        rows.append(
+            [name]
+            + [
+                _ci(cf[src][k], ints.get(k))
+                for k in ("steer_order_accuracy", "steer_pair_accuracy", "speed_order_accuracy")
+            ]
+        )
+    return _table(["frames", "left > straight > right", "left > right", "accelerate > brake"], rows)
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -168,12 +195,47 @@ def report_markdown(results: dict[str, Any], plots: list[str]) -> str:
     ]
     fid = q["fidelity"]
     keys = list(fid["model"].keys())
+    ints = fid.get("intervals", {})
     parts.append(
         _table(
             ["metric", "model", "repeat last frame", "tokenizer (ceiling)"],
-            [[k, fid["model"][k], fid["repeat_last"][k], fid["tokenizer"][k]] for k in keys],
+            [
+                [k]
+                + [
+                    _ci(fid[src][k], ints.get(src, {}).get(k))
+                    for src in ("model", "repeat_last", "tokenizer")
+                ]
+                for k in keys
+            ],
         )
     )
+    if "contexts" in fid:
+        parts.append(
+            f"\nIntervals: 95% bootstrap over the {fid['contexts']} start contexts. "
+            "`changed_psnr` counts only the pixels where the truth differs from the last "
+            "context frame by more than 16/255."
+        )
+    af = q.get("action_following")
+    if af and af.get("score"):
+        sc = af["score"]
+        parts += [
+            "",
+            f"**Action-following score** (first {af['steps']} steps, {af['contexts']} "
+            f"contexts): {_ci(sc['mean'], sc)}: the share of pairs of rollouts from one start "
+            "where a rollout is closer to its own true future than the rollout under other "
+            "actions is.",
+        ]
+    if "counterfactual_pixels" in q:
+        cfp = q["counterfactual_pixels"]
+        parts += [
+            "",
+            "## Counterfactuals measured from pixels (no learned model)",
+            "",
+            f"Horizontal image shift (steering) and image change (speed) over the first "
+            f"{cfp['generated']['steps']} steps of {cfp['generated']['contexts']} contexts:",
+            "",
+            _counterfactual_table(cfp),
+        ]
     if "model_psnr_by_action" in fid:
         parts += ["", "Mean model PSNR over the horizon by action sequence:", ""]
         by = fid["model_psnr_by_action"]
@@ -198,21 +260,10 @@ def report_markdown(results: dict[str, Any], plots: list[str]) -> str:
         cf = q["counterfactual"]
         parts += [
             "",
-            f"Counterfactual ranking over the first {cf['generated']['steps']} steps of "
-            f"{cf['generated']['contexts']} contexts:",
+            f"Counterfactual ranking by the IDM over the first {cf['generated']['steps']} steps "
+            f"of {cf['generated']['contexts']} contexts:",
             "",
-            _table(
-                ["frames", "left > straight > right", "left > right", "accelerate > brake"],
-                [
-                    [
-                        name,
-                        cf[src]["steer_order_accuracy"],
-                        cf[src]["steer_pair_accuracy"],
-                        cf[src]["speed_order_accuracy"],
-                    ]
-                    for name, src in (("generated", "generated"), ("ground truth", "ground_truth"))
-                ],
-            ),
+            _counterfactual_table(cf),
         ]
     if "text" in q:
         t = q["text"]
