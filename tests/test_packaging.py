@@ -42,6 +42,8 @@ def test_wheel_installs_and_runs_from_another_directory(tmp_path: Path) -> None:
     assert "worldsim/conf/data.yaml" in names
     assert "worldsim/conf/source/procedural.yaml" in names
     assert "worldsim/scenario_library/hard_braking.yaml" in names
+    for name in ("model.safetensors", "model.json", "heads.safetensors", "heads.json"):
+        assert f"worldsim/assets/pretrained/{name}" in names
 
     # A fresh venv gets the wheel; its third-party dependencies are borrowed from the test
     # environment through a .pth path entry (which does not pick up the editable checkout).
@@ -71,6 +73,19 @@ def test_wheel_installs_and_runs_from_another_directory(tmp_path: Path) -> None:
     module_file, conf, scenario = where.split()
     for path in (module_file, conf, scenario):
         assert path.startswith(str(env_dir)), path
+
+    # The bundled model: the learned env with no argument, from another directory.
+    shape = run(
+        [
+            str(py),
+            "-c",
+            "import gymnasium as gym, worldsim; env = gym.make('worldsim/DrivingWorld-v0'); "
+            "obs, _ = env.reset(seed=0); obs, *_ = env.step(env.action_space.sample()); "
+            "print(obs.shape, worldsim.load_world_model().metadata['checkpoint'])",
+        ],
+        cwd=elsewhere,
+    )
+    assert "(64, 112, 3)" in shape and str(env_dir) in shape, shape
 
     script = env_dir / "bin" / "worldsim-data"
     run(

@@ -7,6 +7,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from worldsim.cli._hydra import UserError, instantiate, run_hydra
+from worldsim.data.lock import StoreLockedError
 from worldsim.data.preview import write_preview
 from worldsim.data.store import EpisodeStore, write_store
 
@@ -27,7 +28,7 @@ def task(cfg: DictConfig) -> None:
             progress=bool(cfg.progress),
             crf=int(cfg.crf),
         )
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, StoreLockedError) as exc:
         raise UserError(str(exc)) from exc
     print(summary)
     if cfg.preview:

@@ -199,7 +199,12 @@ def build_world_model_stage(cfg: DictConfig, store: Any) -> tuple[Any, Any]:
         dit = torch.compile(dit)
     latents_dir = None
     if cfg.data.get("latent_cache"):
-        latents_dir = str(build_latent_cache(store.root, tokenizer))
+        from worldsim.data.lock import StoreLockedError
+
+        try:
+            latents_dir = str(build_latent_cache(store.root, tokenizer))
+        except StoreLockedError as exc:
+            raise UserError(str(exc)) from exc
     module = WorldModelModule(
         tokenizer,
         dit,

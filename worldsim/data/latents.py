@@ -117,8 +117,23 @@ def build_latent_cache(
     """Encode every episode of the store once; returns the cache folder.
 
     Writes ``<out>/<key>.npy`` (default ``out``: ``<store>/latents/<tag>``) per episode and then
-    ``latents.json``. Complete files are skipped; missing or damaged ones are (re-)encoded.
+    ``latents.json``. Complete files are skipped; missing or damaged ones are (re-)encoded. It
+    holds the store's writer lock, so it never runs beside a ``worldsim-data`` run on the store.
     """
+    from worldsim.data.lock import store_lock
+
+    with store_lock(store_root):
+        return _build_latent_cache(store_root, tokenizer, out, batch_size, device, progress)
+
+
+def _build_latent_cache(
+    store_root: str | os.PathLike[str],
+    tokenizer: FrameTokenizer,
+    out: str | os.PathLike[str] | None,
+    batch_size: int,
+    device: str | torch.device,
+    progress: bool,
+) -> Path:
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size} must be >= 1")
     store = EpisodeStore(store_root)

@@ -544,9 +544,25 @@ def write_store(
 
     Complete episodes already in ``out`` are kept and skipped; stale temp folders are removed.
     The manifest is rewritten atomically after every episode, so the store can be opened at any
-    moment. ``workers > 1`` writes in that many spawned processes (the source must be
-    picklable, and a calling script needs an ``if __name__ == "__main__":`` guard).
+    moment. One writer at a time: a second writer fails with a ``StoreLockedError`` naming the
+    first (``worldsim/data/lock.py``). ``workers > 1`` writes in that many spawned processes
+    (the source must be picklable, and a calling script needs an ``if __name__ ==
+    "__main__":`` guard).
     """
+    from worldsim.data.lock import store_lock
+
+    with store_lock(out):
+        return _write_store_locked(source, out, workers, val_fraction, progress, crf)
+
+
+def _write_store_locked(
+    source: EpisodeSource,
+    out: str | os.PathLike[str],
+    workers: int = 2,
+    val_fraction: float = 0.1,
+    progress: bool = True,
+    crf: int = DEFAULT_CRF,
+) -> StoreSummary:
     started = time.perf_counter()
     if not isinstance(source.dt, (int, float)) or not math.isfinite(source.dt) or source.dt <= 0:
         raise ValueError(

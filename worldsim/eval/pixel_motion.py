@@ -3,8 +3,9 @@
 - Steering: the horizontal shift of the lower half of the image (road and verge) between
   consecutive frames, by phase correlation (Kuglin and Hines 1975). Turning left moves the
   scene to the right in the image, so the shift is positive for a left turn.
-- Speed: the mean absolute change of the lower half between consecutive frames. Markings,
-  verge and traffic move through the image faster when the car is faster.
+- Speed: the mean absolute change of the lower half between consecutive frames, after a 4×4
+  average pool that removes rain and snow particles (they change every frame whatever the
+  speed). Markings, verge and traffic move through the image faster when the car is faster.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+POOL = 4  # pixels per side of the average pool before the speed measure
 
 
 def _road_luma(frames_NHWC: np.ndarray) -> np.ndarray:
@@ -51,9 +53,16 @@ def horizontal_shift(a_NHWC: np.ndarray, b_NHWC: np.ndarray) -> np.ndarray:
     return (peak - w // 2 + offset).astype(np.float64)
 
 
+def _pool(x_NHW: np.ndarray, k: int = POOL) -> np.ndarray:
+    n, h, w = x_NHW.shape
+    x = x_NHW[:, : h // k * k, : w // k * k]
+    return x.reshape(n, h // k, k, w // k, k).mean(axis=(2, 4))
+
+
 def image_change(a_NHWC: np.ndarray, b_NHWC: np.ndarray) -> np.ndarray:
-    """Mean absolute luma change of the lower half from ``a`` to ``b``, in [0, 1]."""
-    return np.abs(_road_luma(b_NHWC) - _road_luma(a_NHWC)).mean(axis=(-2, -1)).astype(np.float64)
+    """Mean absolute change of the 4×4-pooled luma of the lower half from ``a`` to ``b``."""
+    change = np.abs(_pool(_road_luma(b_NHWC)) - _pool(_road_luma(a_NHWC)))
+    return change.mean(axis=(-2, -1)).astype(np.float64)
 
 
 def pixel_motion(context_last_RHWC: np.ndarray, frames_RNHWC: np.ndarray) -> np.ndarray:
