@@ -22,8 +22,12 @@ PRE_WM := outputs/runs/world_model_pretrained/checkpoints/last.ckpt
 PRE_HEADS := outputs/runs/idm_pretrained/checkpoints/last.ckpt
 PRE_EVAL := outputs/pretrained/eval
 # The demo's evaluation: a quick preset of the bundled model's full report (which ships with it).
-DEMO_EVAL := procedural.starts=8 procedural.drift_rollouts=2 procedural.drift_horizon=150 \
-	drift_edges=[10,30,60,150] speed.vector_envs=4 speed.repeats=2 progress=false
+DEMO_EVAL := procedural.starts=8 procedural.horizon=30 horizons=[1,5,10,30] \
+	procedural.drift_rollouts=2 procedural.drift_horizon=150 drift_edges=[10,30,60,150] \
+	speed.vector_envs=4 speed.repeats=2 progress=false
+# The bundled model's report: 48 held-out starts, 30-step fidelity, two 600-step drift rollouts.
+PRE_EVAL_ARGS := procedural.horizon=30 horizons=[1,5,10,30] procedural.drift_rollouts=2 \
+	speed.repeats=2 progress=false
 
 # On the bundled model: a small procedural preview store, three scenario rollouts in
 # worldsim/DrivingWorld-v0, and a quick evaluation report. Each stage can be re-run.
@@ -44,7 +48,7 @@ pretrained: $(STAMP)
 	$(BIN)/worldsim-train experiment=world_model_pretrained ckpt_path=last; \
 	$(BIN)/worldsim-train experiment=idm_pretrained ckpt_path=last; \
 	trained=$$(( $$(date +%s) - start )); \
-	$(BIN)/worldsim-eval checkpoint=$(PRE_WM) heads=$(PRE_HEADS) out=$(PRE_EVAL) progress=false; \
+	$(BIN)/worldsim-eval checkpoint=$(PRE_WM) heads=$(PRE_HEADS) out=$(PRE_EVAL) $(PRE_EVAL_ARGS); \
 	$(BIN)/worldsim-export checkpoint=$(PRE_WM) heads=$(PRE_HEADS) out=$(BUNDLE) \
 		eval_dir=$(PRE_EVAL) recipe="make pretrained" train_seconds=$$trained; \
 	echo "make pretrained: $$trained s to train, $$(( $$(date +%s) - start )) s wall in all"

@@ -209,3 +209,25 @@ def test_dataset_scenario_starts_from_store_frames(
     bad.write_text(path.read_text().replace("frame: 3", "frame: 23"))
     with pytest.raises(ValueError, match="runs past"):
         make(checkpoint, scenario=str(bad)).reset(seed=0)
+
+
+def test_a_checkpoint_retrained_at_the_same_path_is_loaded_afresh(
+    trained: Path, tmp_path: Path
+) -> None:
+    import os
+    import shutil
+
+    from worldsim.env.driving import _load_networks
+
+    runs = trained / "runs" / "world_model_tiny" / "checkpoints"
+    path = tmp_path / "model.ckpt"
+    shutil.copyfile(runs / "step0000003.ckpt", path)
+    first = _load_networks(str(path), "cpu", "float32")
+    assert _load_networks(str(path), "cpu", "float32") is first  # same file: shared networks
+    shutil.copyfile(runs / "last.ckpt", path)
+    os.utime(path, ns=(1, 1))  # a new modification time marks a new version of the file
+    second = _load_networks(str(path), "cpu", "float32")
+    assert second is not first
+    a = next(iter(first.dit.parameters()))
+    b = next(iter(second.dit.parameters()))
+    assert not bool((a == b).all())

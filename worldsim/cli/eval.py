@@ -61,9 +61,21 @@ def task(cfg: DictConfig) -> None:
         raise UserError(f"dtype={cfg.dtype!r} is not a torch dtype; use float32 or bfloat16")
     if str(cfg.device).startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device={cfg.device} but CUDA is not available; use device=cpu")
-    sampling = {"steps": int(cfg.sampling_steps)} if cfg.sampling_steps is not None else None
+    sampling: dict[str, Any] = {}
+    for key, name in (
+        ("sampling_steps", "steps"),
+        ("guidance_action", "guidance_action"),
+        ("guidance_text", "guidance_text"),
+    ):
+        value = cfg.get(key)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise UserError(f"{key}={value!r} must be a number")
+            sampling[name] = int(value) if name == "steps" else float(value)
     try:
-        model = load_world_model(checkpoint, device=str(cfg.device), dtype=dtype, sampling=sampling)
+        model = load_world_model(
+            checkpoint, device=str(cfg.device), dtype=dtype, sampling=sampling or None
+        )
         heads = None
         if heads_path is not None:
             if not Path(str(heads_path)).exists():

@@ -552,106 +552,99 @@ def write_store(
     from worldsim.data.lock import store_lock
 
     with store_lock(out):
-        return _write_store_locked(source, out, workers, val_fraction, progress, crf)
-
-
-def _write_store_locked(
-    source: EpisodeSource,
-    out: str | os.PathLike[str],
-    workers: int = 2,
-    val_fraction: float = 0.1,
-    progress: bool = True,
-    crf: int = DEFAULT_CRF,
-) -> StoreSummary:
-    started = time.perf_counter()
-    if not isinstance(source.dt, (int, float)) or not math.isfinite(source.dt) or source.dt <= 0:
-        raise ValueError(
-            f"source {source.name!r} has invalid dt {source.dt!r}; expected seconds > 0"
-        )
-    listed = source.keys()
-    keys = [validate_key(k) for k in listed]
-    duplicates = sorted(k for k, n in Counter(keys).items() if n > 1)
-    if duplicates:
-        raise ValueError(f"source {source.name!r} lists duplicate keys: {duplicates[:5]}")
-    default_splits = assign_splits(keys, val_fraction)
-
-    root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
-    for stale in root.glob(f"{MANIFEST_NAME}{TMP_PREFIX}*"):
-        stale.unlink(missing_ok=True)
-    _check_existing_manifest(root, source)
-    state = _ManifestState(root, source, keys)
-    if not (root / MANIFEST_NAME).exists():
-        state.save()  # an empty but valid store from the first moment
-    episodes_dir = root / EPISODES_DIR
-    episodes_dir.mkdir(exist_ok=True)
-    _scan_existing(episodes_dir, state, set(keys))
-    state.save()
-
-    skipped = [k for k in keys if k in state.metas]
-    missing = [k for k in keys if k not in state.metas]
-    written: list[str] = []
-    left_out: dict[str, str] = {}
-    bar = tqdm(
-        total=len(keys),
-        initial=len(skipped),
-        disable=not progress,
-        desc=f"writing {source.name}",
-        unit="episode",
-    )
-
-    def accept(meta: dict[str, Any]) -> None:
-        try:
-            state.add(meta)
-        except StoreMismatchError:
-            shutil.rmtree(episodes_dir / meta["key"], ignore_errors=True)
-            raise
-        state.save()
-        written.append(meta["key"])
-        bar.update(1)
-
-    try:
-        if workers <= 1 or len(missing) <= 1:
-            for key in missing:
-                try:
-                    meta = write_episode(
-                        source, key, episodes_dir, default_splits[key], state.expected(), crf
-                    )
-                except SkipEpisode as exc:
-                    left_out[key] = str(exc)
-                    bar.update(1)
-                    continue
-                except StoreMismatchError:
-                    raise
-                except Exception as exc:
-                    raise _episode_error(source, key, exc) from exc
-                accept(meta)
-        else:
-            _write_parallel(
-                source,
-                missing,
-                episodes_dir,
-                default_splits,
-                state,
-                accept,
-                workers,
-                crf,
-                left_out,
-                bar,
+        started = time.perf_counter()
+        if (
+            not isinstance(source.dt, (int, float))
+            or not math.isfinite(source.dt)
+            or source.dt <= 0
+        ):
+            raise ValueError(
+                f"source {source.name!r} has invalid dt {source.dt!r}; expected seconds > 0"
             )
-    finally:
-        bar.close()
-    for key, reason in left_out.items():
-        print(f"left out episode {key!r}: {reason}")
-    return StoreSummary(
-        root=root,
-        num_episodes=len(state.metas),
-        written=written,
-        skipped=skipped,
-        left_out=left_out,
-        splits=state.manifest()["splits"],
-        seconds=time.perf_counter() - started,
-    )
+        listed = source.keys()
+        keys = [validate_key(k) for k in listed]
+        duplicates = sorted(k for k, n in Counter(keys).items() if n > 1)
+        if duplicates:
+            raise ValueError(f"source {source.name!r} lists duplicate keys: {duplicates[:5]}")
+        default_splits = assign_splits(keys, val_fraction)
+
+        root = Path(out)
+        root.mkdir(parents=True, exist_ok=True)
+        for stale in root.glob(f"{MANIFEST_NAME}{TMP_PREFIX}*"):
+            stale.unlink(missing_ok=True)
+        _check_existing_manifest(root, source)
+        state = _ManifestState(root, source, keys)
+        if not (root / MANIFEST_NAME).exists():
+            state.save()  # an empty but valid store from the first moment
+        episodes_dir = root / EPISODES_DIR
+        episodes_dir.mkdir(exist_ok=True)
+        _scan_existing(episodes_dir, state, set(keys))
+        state.save()
+
+        skipped = [k for k in keys if k in state.metas]
+        missing = [k for k in keys if k not in state.metas]
+        written: list[str] = []
+        left_out: dict[str, str] = {}
+        bar = tqdm(
+            total=len(keys),
+            initial=len(skipped),
+            disable=not progress,
+            desc=f"writing {source.name}",
+            unit="episode",
+        )
+
+        def accept(meta: dict[str, Any]) -> None:
+            try:
+                state.add(meta)
+            except StoreMismatchError:
+                shutil.rmtree(episodes_dir / meta["key"], ignore_errors=True)
+                raise
+            state.save()
+            written.append(meta["key"])
+            bar.update(1)
+
+        try:
+            if workers <= 1 or len(missing) <= 1:
+                for key in missing:
+                    try:
+                        meta = write_episode(
+                            source, key, episodes_dir, default_splits[key], state.expected(), crf
+                        )
+                    except SkipEpisode as exc:
+                        left_out[key] = str(exc)
+                        bar.update(1)
+                        continue
+                    except StoreMismatchError:
+                        raise
+                    except Exception as exc:
+                        raise _episode_error(source, key, exc) from exc
+                    accept(meta)
+            else:
+                _write_parallel(
+                    source,
+                    missing,
+                    episodes_dir,
+                    default_splits,
+                    state,
+                    accept,
+                    workers,
+                    crf,
+                    left_out,
+                    bar,
+                )
+        finally:
+            bar.close()
+        for key, reason in left_out.items():
+            print(f"left out episode {key!r}: {reason}")
+        return StoreSummary(
+            root=root,
+            num_episodes=len(state.metas),
+            written=written,
+            skipped=skipped,
+            left_out=left_out,
+            splits=state.manifest()["splits"],
+            seconds=time.perf_counter() - started,
+        )
 
 
 def _episode_error(source: EpisodeSource, key: str, exc: BaseException) -> EpisodeWriteError:

@@ -50,7 +50,9 @@ def ssim_frames(a: np.ndarray, b: np.ndarray, batch_size: int = 256) -> np.ndarr
         raise ValueError(f"SSIM needs frames of at least 11x11 pixels, got {h}x{w}")
     fa = a.reshape(-1, h, w, 3)
     fb = b.reshape(-1, h, w, 3)
-    window = _gaussian_window().to(torch.float64).expand(3, 1, 11, 11)
+    g = _gaussian_window()[5] / _gaussian_window()[5].sum()  # the separable 1-D factor (11,)
+    row = g.to(torch.float64).reshape(1, 1, 1, 11).expand(3, 1, 1, 11)
+    col = g.to(torch.float64).reshape(1, 1, 11, 1).expand(3, 1, 11, 1)
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     out = []
     for start in range(0, fa.shape[0], batch_size):
@@ -59,8 +61,8 @@ def ssim_frames(a: np.ndarray, b: np.ndarray, batch_size: int = 256) -> np.ndarr
         x = rearrange(x, "n h w c -> n c h w")
         y = rearrange(y, "n h w c -> n c h w")
 
-        def blur(z: torch.Tensor) -> torch.Tensor:
-            return F.conv2d(z, window, groups=3)
+        def blur(z: torch.Tensor) -> torch.Tensor:  # the 11x11 Gaussian as two 1-D passes
+            return F.conv2d(F.conv2d(z, row, groups=3), col, groups=3)
 
         mx, my = blur(x), blur(y)
         vx = blur(x * x) - mx**2

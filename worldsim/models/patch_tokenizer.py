@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from worldsim.models.tokenizer import LatentGrid
+
 
 @dataclass
 class PatchTokenizerConfig:
@@ -43,33 +45,15 @@ class PatchTokenizerConfig:
         return self.in_channels * self.factor**2
 
 
-class PatchTokenizer(nn.Module):
+class PatchTokenizer(LatentGrid, nn.Module):
     """Frames ``(B, 3, H, W)`` in [-1, 1] <-> latents ``(B, 3f², H/f, W/f)``, exactly."""
+
+    size_hint = "tokenizer.factor"
 
     def __init__(self, config: PatchTokenizerConfig) -> None:
         super().__init__()
         self.config = config
         self.register_buffer("latent_scale", torch.tensor(float(config.scale)))
-
-    @property
-    def downsample(self) -> int:
-        return self.config.downsample
-
-    @property
-    def latent_channels(self) -> int:
-        return self.config.latent_channels
-
-    def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
-        self._check_size(height, width)
-        return (self.latent_channels, height // self.downsample, width // self.downsample)
-
-    def _check_size(self, height: int, width: int) -> None:
-        f = self.downsample
-        if height % f or width % f:
-            raise ValueError(
-                f"frame size {height}x{width} (HxW) is not divisible by the patch tokenizer's "
-                f"factor {f}; resize the data or change tokenizer.factor"
-            )
 
     def encode(
         self,

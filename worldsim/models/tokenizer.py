@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -172,24 +173,21 @@ class Decoder(nn.Module):
         return self.conv_out(F.silu(self.norm_out(h)))  # (B, in, H, W)
 
 
-class FrameTokenizer(nn.Module):
-    """Encodes frames in [-1, 1] to latents with about unit variance, and back."""
+class LatentGrid:
+    """Shape bookkeeping shared by the tokenizers; ``config`` has ``downsample`` and
+    ``latent_channels``, and ``size_hint`` names the setting that fixes the factor."""
 
-    def __init__(self, config: TokenizerConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.encoder = Encoder(config)
-        self.decoder = Decoder(config)
-        self.register_buffer("latent_scale", torch.ones(()))  # 1 / std of posterior means
+    config: Any
+    size_hint = "tokenizer.channel_mult"
 
     @property
     def downsample(self) -> int:
         """Spatial compression factor of each side."""
-        return self.config.downsample
+        return int(self.config.downsample)
 
     @property
     def latent_channels(self) -> int:
-        return self.config.latent_channels
+        return int(self.config.latent_channels)
 
     def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
         """``(C, h, w)`` of the latents of a ``height × width`` frame."""
@@ -201,8 +199,19 @@ class FrameTokenizer(nn.Module):
         if height % f or width % f:
             raise ValueError(
                 f"frame size {height}x{width} (HxW) is not divisible by the tokenizer's "
-                f"downsampling factor {f}; resize the data or change tokenizer.channel_mult"
+                f"downsampling factor {f}; resize the data or change {self.size_hint}"
             )
+
+
+class FrameTokenizer(LatentGrid, nn.Module):
+    """Encodes frames in [-1, 1] to latents with about unit variance, and back."""
+
+    def __init__(self, config: TokenizerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+        self.register_buffer("latent_scale", torch.ones(()))  # 1 / std of posterior means
 
     def _check_frames(self, frames_BCHW: torch.Tensor) -> None:
         if frames_BCHW.ndim != 4 or frames_BCHW.shape[1] != self.config.in_channels:
