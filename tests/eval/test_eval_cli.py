@@ -60,7 +60,14 @@ def test_procedural_eval_writes_every_metric(procedural_runs) -> None:
     q = metrics["quality"]
     fid = q["fidelity"]
     for source in ("model", "repeat_last", "tokenizer"):
-        assert set(fid[source]) == {"psnr@1", "psnr@5", "ssim@1", "ssim@5"}
+        assert set(fid[source]) == {
+            "psnr@1",
+            "psnr@5",
+            "ssim@1",
+            "ssim@5",
+            "changed_psnr@1",
+            "changed_psnr@5",
+        }
         assert len(fid["curves"][source]["psnr"]) == 6
         assert len(fid["curves"][source]["ssim"]) == 6
         assert all(0 < v <= 100 for k, v in fid[source].items() if k.startswith("psnr"))
