@@ -3,7 +3,6 @@ and the store suite (held-out continuations of a recorded store), plus speed."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -347,8 +346,7 @@ def evaluate(
     from worldsim.eval.repro import hardware, package_versions
     from worldsim.eval.speed import measure_speed
     from worldsim.eval.standard import standard_metrics
-    from worldsim.runtime.bundle import digest
-    from worldsim.utils.io import file_sha256
+    from worldsim.runtime.bundle import HEADS_META, HEADS_WEIGHTS, digest
 
     if heads is not None and tuple(heads.metadata.get("resolution") or model.resolution) != tuple(
         model.resolution
@@ -385,13 +383,7 @@ def evaluate(
         "checkpoint": str(checkpoint),
         "checkpoint_sha256": digest(checkpoint),
         "heads": heads_path,
-        "heads_sha256": (
-            None
-            if not heads_path
-            else digest(heads_path)
-            if not os.path.isdir(heads_path)
-            else file_sha256(os.path.join(heads_path, "heads.safetensors"))
-        ),
+        "heads_sha256": digest(heads_path, (HEADS_WEIGHTS, HEADS_META)) if heads_path else None,
         "sampling": model.sampling_dict(),
         "config": config_record or {},
         "packages": package_versions(),

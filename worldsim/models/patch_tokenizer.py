@@ -72,11 +72,7 @@ class PatchTokenizer(LatentGrid, nn.Module):
 
     def decode(self, latents_BCHW: torch.Tensor) -> torch.Tensor:
         """Frames ``(B, 3, H, W)`` from scaled latents."""
-        if latents_BCHW.ndim != 4 or latents_BCHW.shape[1] != self.latent_channels:
-            raise ValueError(
-                f"latents must be (B, {self.latent_channels}, h, w), got "
-                f"{tuple(latents_BCHW.shape)}"
-            )
+        self._check_latents(latents_BCHW)
         return F.pixel_shuffle(latents_BCHW / self.latent_scale, self.downsample)
 
     def to_dict(self) -> dict[str, object]:

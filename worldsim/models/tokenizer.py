@@ -194,6 +194,13 @@ class LatentGrid:
         self._check_size(height, width)
         return (self.latent_channels, height // self.downsample, width // self.downsample)
 
+    def _check_latents(self, latents_BCHW: Any) -> None:
+        if latents_BCHW.ndim != 4 or latents_BCHW.shape[1] != self.latent_channels:
+            raise ValueError(
+                f"latents must be (B, {self.latent_channels}, h, w), got "
+                f"{tuple(latents_BCHW.shape)}"
+            )
+
     def _check_size(self, height: int, width: int) -> None:
         f = self.downsample
         if height % f or width % f:
@@ -257,11 +264,7 @@ class FrameTokenizer(LatentGrid, nn.Module):
 
     def decode(self, latents_BCHW: torch.Tensor) -> torch.Tensor:
         """Frames ``(B, 3, h*f, w*f)`` in about [-1, 1] from scaled latents."""
-        if latents_BCHW.ndim != 4 or latents_BCHW.shape[1] != self.latent_channels:
-            raise ValueError(
-                f"latents must be (B, {self.latent_channels}, h, w), got "
-                f"{tuple(latents_BCHW.shape)}"
-            )
+        self._check_latents(latents_BCHW)
         return self.decoder(latents_BCHW / self.latent_scale)
 
     def forward(

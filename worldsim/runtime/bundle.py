@@ -43,8 +43,10 @@ def _folder(path: str | os.PathLike[str]) -> Path:
     return path.parent if path.name == MODEL_META else path
 
 
-def digest(path: str | os.PathLike[str]) -> str:
-    """sha256 of a checkpoint file, or of a bundle's weights and metadata together."""
+def digest(
+    path: str | os.PathLike[str], names: tuple[str, str] = (MODEL_WEIGHTS, MODEL_META)
+) -> str:
+    """sha256 of a checkpoint file, or of a bundle's weights and metadata (``names``) together."""
     import hashlib
 
     from worldsim.utils.io import file_sha256
@@ -52,7 +54,7 @@ def digest(path: str | os.PathLike[str]) -> str:
     path = Path(path)
     if not path.is_dir():
         return file_sha256(path)
-    parts = [file_sha256(path / name) for name in (MODEL_WEIGHTS, MODEL_META)]
+    parts = [file_sha256(path / name) for name in names]
     return hashlib.sha256("".join(parts).encode()).hexdigest()
 
 
