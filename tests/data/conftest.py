@@ -6,6 +6,7 @@ import hashlib
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -52,6 +53,8 @@ class SyntheticSource:
     with_actions: bool = True
     splits: dict[str, str] = field(default_factory=dict)
     fail_on: tuple[str, ...] = ()
+    # The episode count and the simulated failures do not change what an episode holds.
+    settings_exempt: ClassVar[tuple[str, ...]] = ("num_episodes", "fail_on")
 
     def keys(self) -> list[str]:
         return [f"ep-{i:03d}" for i in range(self.num_episodes)]

@@ -200,8 +200,11 @@ def test_mismatched_source_is_refused(store_copy: Path, source, change, message)
 def test_mismatched_resolution_is_refused(store_copy: Path, source) -> None:
     shutil.rmtree(store_copy / "episodes" / "ep-003")
     bigger = dataclasses.replace(source, height=32, width=48)
-    with pytest.raises(StoreMismatchError, match=r"resolution \[32, 48\].*\[64, 112\]"):
+    with pytest.raises(StoreMismatchError, match=r"height: the store has 64, this run 32"):
         write_store(bigger, store_copy, workers=1, progress=False)
+    # Extending a store never mixes frame sizes.
+    with pytest.raises(StoreMismatchError, match=r"resolution \[32, 48\].*\[64, 112\]"):
+        write_store(bigger, store_copy, workers=1, progress=False, extend=True)
     assert not (store_copy / "episodes" / "ep-003").exists()
     assert len(EpisodeStore(store_copy)) == 3
 

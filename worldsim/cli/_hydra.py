@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -39,3 +40,13 @@ def instantiate(node: DictConfig, what: str) -> Any:
         while root.__cause__ is not None:
             root = root.__cause__
         raise UserError(f"invalid {what} config: {root}") from exc
+
+
+def out_dir(value: Any, name: str = "out") -> Path:
+    """An output folder from an override; refuses empty values, which would mean the cwd."""
+    if value is None or not isinstance(value, (str, Path)) or not str(value).strip():
+        raise UserError(
+            f"{name}={value!r} is not a folder; give one, e.g. {name}=outputs/<name> "
+            f"(use {name}=. to write into the current directory)"
+        )
+    return Path(str(value))

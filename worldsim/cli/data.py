@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from omegaconf import DictConfig
 
-from worldsim.cli._hydra import UserError, instantiate, run_hydra
+from worldsim.cli._hydra import UserError, instantiate, out_dir, run_hydra
 from worldsim.data.lock import StoreLockedError
 from worldsim.data.preview import write_preview
 from worldsim.data.store import EpisodeStore, write_store
@@ -18,7 +16,7 @@ def task(cfg: DictConfig) -> None:
     if not 0.0 <= cfg.val_fraction < 1.0:
         raise UserError(f"val_fraction={cfg.val_fraction} must lie in [0, 1)")
     source = instantiate(cfg.source, "source")
-    out = Path(cfg.out)
+    out = out_dir(cfg.out)
     try:
         summary = write_store(
             source,
@@ -27,6 +25,7 @@ def task(cfg: DictConfig) -> None:
             val_fraction=float(cfg.val_fraction),
             progress=bool(cfg.progress),
             crf=int(cfg.crf),
+            extend=bool(cfg.extend),
         )
     except (ValueError, OSError, StoreLockedError) as exc:
         raise UserError(str(exc)) from exc

@@ -7,7 +7,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from worldsim.cli._hydra import UserError, run_hydra
+from worldsim.cli._hydra import UserError, out_dir, run_hydra
 
 
 def eval_config(cfg: DictConfig) -> Any:
@@ -105,7 +105,7 @@ def task(cfg: DictConfig) -> None:
         )
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    out = Path(str(cfg.out))
+    out = out_dir(cfg.out)
     write_report(out, results, arrays)
     width = max(len(k) for k in results["summary"])
     for key, value in results["summary"].items():

@@ -10,7 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from worldsim.cli._hydra import UserError, run_hydra
+from worldsim.cli._hydra import UserError, out_dir, run_hydra
 
 
 def git_commit() -> str | None:
@@ -43,7 +43,7 @@ def task(cfg: DictConfig) -> None:
     from worldsim.runtime.bundle import BundleError, export_heads, export_world_model
     from worldsim.runtime.checkpoint import CheckpointError
 
-    checkpoint, out = Path(str(cfg.checkpoint)), Path(str(cfg.out))
+    checkpoint, out = Path(str(cfg.checkpoint)), out_dir(cfg.out)
     if not checkpoint.is_file():
         raise UserError(f"checkpoint={checkpoint} does not exist")
     if cfg.heads is not None and not Path(str(cfg.heads)).is_file():

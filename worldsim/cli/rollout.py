@@ -13,7 +13,7 @@ import numpy as np
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from worldsim.cli._hydra import UserError, run_hydra
+from worldsim.cli._hydra import UserError, out_dir, run_hydra
 
 Policy = Callable[[np.ndarray, dict[str, Any]], np.ndarray]
 
@@ -71,7 +71,7 @@ def task(cfg: DictConfig) -> None:
         )
         frames = cfg.context_frames or s.context_frames
         groups.setdefault((mode, int(frames)), []).append(i)
-    out = Path(cfg.out)
+    out = out_dir(cfg.out)
     written: list[Path] = []
     for (mode, ctx_frames), members in groups.items():
         try:

@@ -32,7 +32,8 @@ def task(cfg: DictConfig) -> None:
         module, datamodule = build_world_model_stage(cfg, store)
     trainer = build_trainer(cfg)
     ckpt = resolve_ckpt_path(cfg)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
+    # weights_only: a resumed checkpoint restores tensors and plain data, never pickled code.
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
     last = Path(cfg.paths.run_dir) / "checkpoints" / "last.ckpt"
     if trainer.is_global_zero and last.is_file():
         print(f"checkpoint: {last}")
@@ -270,12 +271,29 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
         last = Path(cfg.paths.run_dir) / "checkpoints" / "last.ckpt"
         if last.is_file():
             print(f"resuming from {last}")
-            return str(last)
+            return _checked_resume(last)
         print(f"no {last} yet; starting a fresh run")
         return None
     if not Path(value).is_file():
         raise UserError(f"ckpt_path={value} does not exist")
-    return str(value)
+    return _checked_resume(Path(value))
+
+
+def _checked_resume(path: Path) -> str:
+    """Refuse a resume checkpoint that is unreadable, unsafe or not a Lightning checkpoint."""
+    from worldsim.runtime.checkpoint import CheckpointError, read_checkpoint
+
+    try:
+        ckpt = read_checkpoint(path)
+    except CheckpointError as exc:
+        raise UserError(f"ckpt_path: {exc}") from exc
+    missing = [k for k in ("state_dict", "global_step", "loops") if k not in ckpt]
+    if missing:
+        raise UserError(
+            f"ckpt_path={path} is not a Lightning training checkpoint (no {missing}); "
+            "pass the last.ckpt of a worldsim-train run, or ckpt_path=null for a fresh run"
+        )
+    return str(path)
 
 
 def main() -> None:

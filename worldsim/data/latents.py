@@ -39,11 +39,16 @@ LATENT_DTYPE = np.float16
 MAX_OPEN_FILES = 64  # memory maps kept open per process (each holds a file descriptor)
 
 
+def _plain_config(tokenizer: FrameTokenizer) -> dict[str, Any]:
+    """The tokenizer's config as JSON values (tuples become lists)."""
+    return json.loads(json.dumps(asdict(tokenizer.config)))
+
+
 def tokenizer_tag(tokenizer: FrameTokenizer) -> str:
     """Short hash (12 hex digits) of the tokenizer's config and weights."""
-    config = asdict(tokenizer.config)
-    config["channel_mult"] = list(config["channel_mult"])
-    digest = hashlib.sha1(json.dumps([CACHE_VERSION, config], sort_keys=True).encode())
+    digest = hashlib.sha1(
+        json.dumps([CACHE_VERSION, _plain_config(tokenizer)], sort_keys=True).encode()
+    )
     for name, tensor in sorted(tokenizer.state_dict().items()):
         flat = tensor.detach().cpu().contiguous().reshape(-1)
         digest.update(f"{name}:{flat.dtype}:{tuple(tensor.shape)}".encode())
@@ -172,8 +177,7 @@ def _build_latent_cache(
     finally:
         tokenizer.to(home).train(was_training)
 
-    config = asdict(tokenizer.config)
-    config["channel_mult"] = list(config["channel_mult"])
+    config = _plain_config(tokenizer)
     info = {
         "version": CACHE_VERSION,
         "tag": tag,

@@ -35,6 +35,13 @@ from worldsim.data.errors import (
     StoreMismatchError,
     StoreReadError,
 )
+from worldsim.data.resume import (
+    check_settings,
+    episode_damage,
+    file_digest,
+    mismatch_message,
+    source_settings,
+)
 from worldsim.data.sources.base import EpisodeSource
 from worldsim.data.video import DEFAULT_CRF, DEFAULT_GOP, PIX_FMT, read_video, write_video
 
@@ -203,15 +210,6 @@ def _write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _file_digest(path: Path) -> dict[str, Any]:
-    """Size and SHA-1 of a file, as stored in meta.json ``files``."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return {"bytes": path.stat().st_size, "sha1": digest.hexdigest()}
-
-
 def _fix_hint(root: Path, key: str | None = None) -> str:
     if key is None:
         return f"re-create the store with `worldsim-data ... out={root}`"
@@ -320,7 +318,7 @@ def write_episode(
             np.save(tmp / ACTIONS_FILE, actions_TA)
         names = [FRAMES_FILE, EGO_MOTION_FILE, EGO_STATE_FILE]
         names += [ACTIONS_FILE] if actions_TA is not None else []
-        meta["files"] = {name: _file_digest(tmp / name) for name in names}
+        meta["files"] = {name: file_digest(tmp / name) for name in names}
         (tmp / META_FILE).write_text(_dumps(meta), encoding="utf-8")
         final = episodes_dir / key
         if final.exists():
@@ -401,6 +399,7 @@ class _ManifestState:
         self.metas: dict[str, dict[str, Any]] = {}
         self.resolution: list[int] | None = None
         self.ego_state_fields: list[str] | None = None
+        self.settings: list[dict[str, Any]] = [source_settings(source)]
 
     def expected(self) -> dict[str, Any]:
         return {"resolution": self.resolution, "ego_state_fields": self.ego_state_fields}
@@ -448,6 +447,7 @@ class _ManifestState:
         return {
             "format_version": FORMAT_VERSION,
             "source": self.source,
+            "settings": self.settings,
             "action_space": action_space,
             "dt": self.dt,
             "fps": 1.0 / self.dt,
@@ -474,15 +474,21 @@ class _ManifestState:
         _write_text_atomic(self.root / MANIFEST_NAME, _dumps(self.manifest()))
 
 
-def _check_existing_manifest(root: Path, source: EpisodeSource) -> None:
+def _check_existing_manifest(
+    root: Path, source: EpisodeSource, extend: bool
+) -> list[dict[str, Any]] | None:
+    """Refuse a store written by another source or with other settings; returns the settings
+    list to record (None when there is no readable manifest yet)."""
     path = root / MANIFEST_NAME
     if not path.exists():
-        return
+        return None
     try:
         old = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(old, dict):
+            raise ValueError("not a JSON object")
     except (OSError, ValueError) as exc:
         warnings.warn(f"{path} is unreadable ({exc}); rebuilding it", stacklevel=3)
-        return
+        return None
     version = old.get("format_version")
     if version != FORMAT_VERSION:
         raise StoreMismatchError(
@@ -500,6 +506,15 @@ def _check_existing_manifest(root: Path, source: EpisodeSource) -> None:
             f"the store at {root} was written by a different source: {'; '.join(problems)}. "
             "Use a different out= folder, or delete the existing store to replace it"
         )
+    recorded = old.get("settings")
+    if not isinstance(recorded, list) or not all(isinstance(r, dict) for r in recorded):
+        if old.get("num_episodes"):
+            warnings.warn(f"{path} records no source settings; recording this run's", stacklevel=3)
+        recorded = None
+    settings, mismatch = check_settings(recorded, source_settings(source), extend, root)
+    if mismatch:
+        raise StoreMismatchError(mismatch_message(root, mismatch))
+    return settings
 
 
 def _scan_existing(episodes_dir: Path, state: _ManifestState, wanted: set[str]) -> None:
@@ -529,6 +544,14 @@ def _scan_existing(episodes_dir: Path, state: _ManifestState, wanted: set[str]) 
             else:
                 warnings.warn(f"{meta_path} is damaged ({exc}); leaving it out", stacklevel=3)
             continue
+        damage = episode_damage(path, meta)
+        if damage is not None:
+            if path.name in wanted:
+                warnings.warn(f"episode {path} is damaged ({damage}); rewriting it", stacklevel=3)
+                shutil.rmtree(path)
+            else:
+                warnings.warn(f"episode {path} is damaged ({damage}); leaving it out", stacklevel=3)
+            continue
         state.add(meta)
 
 
@@ -539,10 +562,14 @@ def write_store(
     val_fraction: float = 0.1,
     progress: bool = True,
     crf: int = DEFAULT_CRF,
+    extend: bool = False,
 ) -> StoreSummary:
     """Write every episode of ``source`` into the store at ``out``, resuming if it exists.
 
-    Complete episodes already in ``out`` are kept and skipped; stale temp folders are removed.
+    Complete episodes already in ``out`` are verified against their recorded digests and kept;
+    damaged ones are rewritten, and stale temp folders are removed. A store written with other
+    source settings is refused (``StoreMismatchError`` naming them) unless ``extend``, which
+    adds this source's episodes beside the old ones (``worldsim/data/resume.py``).
     The manifest is rewritten atomically after every episode, so the store can be opened at any
     moment. One writer at a time: a second writer fails with a ``StoreLockedError`` naming the
     first (``worldsim/data/lock.py``). ``workers > 1`` writes in that many spawned processes
@@ -572,8 +599,10 @@ def write_store(
         root.mkdir(parents=True, exist_ok=True)
         for stale in root.glob(f"{MANIFEST_NAME}{TMP_PREFIX}*"):
             stale.unlink(missing_ok=True)
-        _check_existing_manifest(root, source)
+        settings = _check_existing_manifest(root, source, extend)
         state = _ManifestState(root, source, keys)
+        if settings is not None:
+            state.settings = settings
         if not (root / MANIFEST_NAME).exists():
             state.save()  # an empty but valid store from the first moment
         episodes_dir = root / EPISODES_DIR
@@ -839,7 +868,7 @@ class EpisodeStore:
                 f"(truncated or overwritten); {fix}"
             )
         if self._verified.get(path) != (stat.st_size, stat.st_mtime_ns):
-            if _file_digest(path)["sha1"] != recorded["sha1"]:
+            if file_digest(path)["sha1"] != recorded["sha1"]:
                 raise StoreReadError(
                     f"{path} does not match its SHA-1 in meta.json (damaged); {fix}"
                 )

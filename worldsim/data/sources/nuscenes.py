@@ -20,7 +20,7 @@ import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -143,6 +143,9 @@ class NuScenesSource:
     on_missing: str = "cut"
     min_frames: int = 8
     name: str = "nuscenes"
+    # Where the dataset lies and which scenes/cameras are picked do not change an episode's
+    # content, so a re-run may differ in them without a settings mismatch.
+    settings_exempt: ClassVar[tuple[str, ...]] = ("root", "cameras", "splits", "min_frames")
 
     def __post_init__(self) -> None:
         if self.on_missing not in MISSING_POLICIES:
