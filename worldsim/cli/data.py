@@ -37,7 +37,18 @@ def task(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    run_hydra(task, "data")
+    run_hydra(
+        task,
+        "data",
+        {
+            "episodes": (int, 1, None),
+            "frames": (int, 2, None),
+            "seed": (int, 0, None),
+            "dt": (float, 1e-6, None),
+            "workers": (int, 1, None),
+            "crf": (int, 0, 51),
+        },
+    )
 
 
 if __name__ == "__main__":

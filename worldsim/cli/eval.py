@@ -7,7 +7,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from worldsim.cli._hydra import UserError, out_dir, run_hydra
+from worldsim.cli._hydra import UserError, out_dir, run_hydra, torch_placement
 
 
 def eval_config(cfg: DictConfig) -> Any:
@@ -56,9 +56,7 @@ def task(cfg: DictConfig) -> None:
     heads_path = cfg.heads
     if heads_path is None and bundled and (checkpoint / HEADS_META).is_file():
         heads_path = str(checkpoint)  # the bundled model ships its evaluation heads
-    dtype = getattr(torch, str(cfg.dtype), None)
-    if not isinstance(dtype, torch.dtype):
-        raise UserError(f"dtype={cfg.dtype!r} is not a torch dtype; use float32 or bfloat16")
+    _, dtype = torch_placement(cfg.device, cfg.dtype)
     if str(cfg.device).startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device={cfg.device} but CUDA is not available; use device=cpu")
     sampling: dict[str, Any] = {}
@@ -119,7 +117,29 @@ def task(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    run_hydra(task, "eval")
+    run_hydra(
+        task,
+        "eval",
+        {
+            "checkpoint": str | None,
+            "heads": str | None,
+            "sampling_steps": (int | None, 1, None),
+            "guidance_action": (float | None, 0.0, None),
+            "guidance_text": (float | None, 0.0, None),
+            "seed": (int, 0, None),
+            "counterfactual_steps": (int, 1, None),
+            "procedural.starts": (int, 1, None),
+            "procedural.horizon": (int, 1, None),
+            "procedural.context_frames": (int, 1, None),
+            "procedural.warmup_steps": (int, 0, None),
+            "procedural.maneuver_steps": (int, 1, None),
+            "procedural.drift_rollouts": (int, 0, None),
+            "procedural.drift_horizon": (int, 1, None),
+            "horizons": list[int],
+            "drift_edges": list[int],
+            "store.path": str | None,
+        },
+    )
 
 
 if __name__ == "__main__":

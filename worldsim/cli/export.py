@@ -71,7 +71,18 @@ def task(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    run_hydra(task, "export")
+    run_hydra(
+        task,
+        "export",
+        {
+            "checkpoint": str,
+            "heads": str | None,
+            "out": str,
+            "eval_dir": str | None,
+            "recipe": str | None,
+            "train_seconds": float | None,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import numpy as np
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from worldsim.cli._hydra import UserError, out_dir, run_hydra
+from worldsim.cli._hydra import UserError, out_dir, run_hydra, torch_placement
 
 Policy = Callable[[np.ndarray, dict[str, Any]], np.ndarray]
 
@@ -72,6 +72,7 @@ def task(cfg: DictConfig) -> None:
         frames = cfg.context_frames or s.context_frames
         groups.setdefault((mode, int(frames)), []).append(i)
     out = out_dir(cfg.out)
+    torch_placement(cfg.device, cfg.dtype)
     written: list[Path] = []
     for (mode, ctx_frames), members in groups.items():
         try:
@@ -166,7 +167,24 @@ def run_group(
 
 
 def main() -> None:
-    run_hydra(task, "rollout")
+    run_hydra(
+        task,
+        "rollout",
+        {
+            "checkpoint": str | None,
+            "action_mode": str | None,
+            "prompt": str | None,
+            "steps": (int | None, 1, None),
+            "sampling_steps": (int | None, 1, None),
+            "context_frames": (int | None, 1, None),
+            "constant_action": list[float],
+            "guidance": dict[str, float],
+            "seed": (int, 0, None),
+            "sheet_frames": (int, 1, None),
+            "guidance.text": (float, 0.0, None),
+            "guidance.action": (float, 0.0, None),
+        },
+    )
 
 
 if __name__ == "__main__":

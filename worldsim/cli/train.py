@@ -23,6 +23,13 @@ def task(cfg: DictConfig) -> None:
         import torch
 
         torch.set_num_threads(int(cfg.torch_threads))
+    ckpt = resolve_ckpt_path(cfg)  # before any data work, so a bad path fails at once
+    needs_tokenizer = cfg.task == "world_model" and cfg.tokenizer.get("kind") != "patch"
+    if needs_tokenizer and cfg.tokenizer_ckpt and not Path(str(cfg.tokenizer_ckpt)).exists():
+        raise UserError(
+            f"tokenizer_ckpt={cfg.tokenizer_ckpt} does not exist. Train the tokenizer first "
+            "(`worldsim-train experiment=tokenizer_tiny`) or set tokenizer_ckpt=<path>"
+        )
     store = ensure_store(cfg)
     if cfg.task == "tokenizer":
         module, datamodule = build_tokenizer_stage(cfg)
@@ -31,7 +38,6 @@ def task(cfg: DictConfig) -> None:
     else:
         module, datamodule = build_world_model_stage(cfg, store)
     trainer = build_trainer(cfg)
-    ckpt = resolve_ckpt_path(cfg)
     # weights_only: a resumed checkpoint restores tensors and plain data, never pickled code.
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt, weights_only=True)
     last = Path(cfg.paths.run_dir) / "checkpoints" / "last.ckpt"
@@ -297,7 +303,26 @@ def _checked_resume(path: Path) -> str:
 
 
 def main() -> None:
-    run_hydra(task, "train")
+    run_hydra(
+        task,
+        "train",
+        {
+            "ckpt_path": str | None,
+            "tokenizer_ckpt": str | None,
+            "lr_decay_steps": (int | None, 1, None),
+            "seed": (int, 0, None),
+            "warmup_steps": (int, 0, None),
+            "torch_threads": (int | None, 1, None),
+            "model.dim": (int, 1, None),
+            "model.depth": (int, 1, None),
+            "model.heads": (int, 1, None),
+            "model.patch_size": (int, 1, None),
+            "model.context_window": (int, 1, None),
+            "optimizer.lr": (float, 1e-12, None),
+            "data.batch_size": (int, 1, None),
+            "data.clip_len": (int, 2, None),
+        },
+    )
 
 
 if __name__ == "__main__":

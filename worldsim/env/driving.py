@@ -30,6 +30,7 @@ from worldsim.env.spaces import (
     check_mode,
     ego_observation,
     observation_space,
+    as_float_array,
     validate_action,
 )
 from worldsim.runtime.world_model import WorldModel
@@ -444,7 +445,7 @@ class DrivingWorldVectorEnv(gym.vector.VectorEnv):
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if self._generator is None:
             raise RuntimeError("call reset() before step()")
-        arr = np.asarray(actions, dtype=np.float64)
+        arr = as_float_array(actions, "actions")
         if arr.shape != (self.num_envs, 2):
             raise ValueError(f"actions must have shape ({self.num_envs}, 2), got {arr.shape}")
         clipped = np.zeros(self.num_envs, dtype=bool)

@@ -26,6 +26,9 @@ _START_KEYS = {
 _ACTION_KEYS = {"mode", "segments", "repeat"}
 
 
+MAX_SCENARIO_BYTES = 64 * 1024  # the packaged scenarios are under 1 KiB
+
+
 class ScenarioError(ValueError):
     """A scenario file is missing, unreadable or does not match the schema."""
 
@@ -115,8 +118,16 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     if not path.is_file():
         raise ScenarioError(f"scenario file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
+        size = path.stat().st_size
+        if size > MAX_SCENARIO_BYTES:
+            raise ScenarioError(
+                f"scenario file {path} has {size} bytes, more than the {MAX_SCENARIO_BYTES} a "
+                "scenario may have; is it the right file?"
+            )
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"scenario file {path} is not UTF-8 text: {exc}") from exc
+    except (OSError, yaml.YAMLError, RecursionError) as exc:
         raise ScenarioError(f"cannot read scenario file {path}: {exc}") from exc
     return parse_scenario(data, str(path))
 

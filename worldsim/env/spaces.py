@@ -56,10 +56,24 @@ def check_mode(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ValueError(f"{name}={value!r} is not supported; choose one of {list(allowed)}")
 
 
+def as_float_array(value: object, name: str) -> np.ndarray:
+    """``value`` as a float64 array; a ValueError naming it when it is not real numbers."""
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{name} must be numbers, got {value!r:.200} ({exc})") from exc
+    if raw.dtype.kind not in "biuf":  # strings, None, objects, complex numbers
+        raise ValueError(
+            f"{name} must be real numbers, got {type(value).__name__} of dtype {raw.dtype}: "
+            f"{value!r:.200}"
+        )
+    return raw.astype(np.float64)
+
+
 def validate_action(action: object) -> tuple[np.ndarray, bool]:
     """Check shape and finiteness, then clip to [-1, 1]; returns the action and whether it was
     clipped. Raises ``ValueError`` naming the problem."""
-    arr = np.asarray(action, dtype=np.float64)
+    arr = as_float_array(action, "action")
     if arr.shape != (2,):
         raise ValueError(
             f"action must have shape (2,) ([steer, accel] or [speed, yaw_rate]), got shape "

@@ -103,6 +103,12 @@ class EvalConfig:
             raise ValueError(f"suite={self.suite!r} is unknown; choose one of {list(SUITES)}")
         if self.suite == "store" and not self.store.path:
             raise ValueError("suite=store needs store.path=<episode store folder>")
+        for name in ("horizons", "drift_edges"):
+            values = list(getattr(self, name))
+            if not values or any(v < 1 for v in values):
+                raise ValueError(f"{name}={values} must be a non-empty list of steps >= 1")
+        if self.counterfactual_steps < 1:
+            raise ValueError(f"counterfactual_steps={self.counterfactual_steps} must be >= 1")
 
 
 def _bar(total: int, desc: str, enabled: bool) -> Any:

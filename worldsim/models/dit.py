@@ -16,6 +16,7 @@ generation cost constant per frame with bounded memory.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 from einops import rearrange, repeat
@@ -50,6 +51,13 @@ class DiTConfig:
     context_window: int = 8  # frames a frame attends to in time, itself included
     qk_norm: bool = True
     prev_frame_input: bool = False  # also patchify the previous frame's clean latents
+    # Null in the presets: worldsim-train fills them from the tokenizer, data and text encoder.
+    FILLED_LATER: ClassVar[tuple[str, ...]] = (
+        "latent_channels",
+        "latent_height",
+        "latent_width",
+        "text_dim",
+    )
 
     def __post_init__(self) -> None:
         for name in ("latent_height", "latent_width"):

@@ -48,6 +48,8 @@ class ProceduralSource:
             raise ValueError(f"episodes={self.episodes} must be at least 1")
         if self.frames < 2:
             raise ValueError(f"frames={self.frames} must be at least 2")
+        if self.seed < 0:
+            raise ValueError(f"seed={self.seed} must be >= 0 (numpy seeds are non-negative)")
         for key, allowed in (
             ("time_of_day", TIMES_OF_DAY),
             ("weather", WEATHERS),

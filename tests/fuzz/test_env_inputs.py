@@ -1,0 +1,136 @@
+"""Env actions and reset options: NaN, inf, huge values, wrong shapes and dtypes, lists, strings.
+
+Each either gets a clear worldsim error, or is a valid input (finite actions are clipped to
+the box) and the env goes on with an observation inside its space.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from tests.fuzz.conftest import accepted, assert_clear_error
+
+import worldsim  # noqa: F401  (registers the env ids)
+
+FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=64)
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), FLOATS, st.text(max_size=8))
+
+BAD_ACTIONS = st.one_of(
+    hnp.arrays(np.float64, (2,), elements=FLOATS),  # NaN, inf, huge, and valid ones
+    hnp.arrays(np.float32, hnp.array_shapes(min_dims=0, max_dims=3, max_side=3)),
+    hnp.arrays(st.sampled_from([np.int64, np.bool_, np.uint8, np.complex64]), (2,)),
+    st.lists(SCALARS, max_size=4),
+    SCALARS,
+    st.dictionaries(st.text(max_size=4), SCALARS, max_size=2),
+    st.tuples(FLOATS, FLOATS),
+)
+OPTION_VALUES = st.one_of(
+    SCALARS,
+    st.text(max_size=300),
+    st.lists(SCALARS, max_size=3),
+    st.dictionaries(st.text(max_size=6), SCALARS, max_size=3),
+    st.sampled_from(["hard_braking", "night_rain_curve", "no_such_scenario", "x.yaml"]),
+)
+BAD_OPTIONS = st.one_of(
+    st.none(),
+    st.dictionaries(
+        st.one_of(st.sampled_from(["prompt", "scenario", "reset_mask"]), st.text(max_size=6)),
+        OPTION_VALUES,
+        max_size=3,
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def procedural_env():
+    env = gym.make("worldsim/ProceduralDriving-v0")
+    env.reset(seed=0)
+    yield env
+    env.close()
+
+
+@pytest.fixture(scope="module")
+def learned_env():
+    env = gym.make("worldsim/DrivingWorld-v0", sampling_steps=1)  # the bundled model
+    env.reset(seed=0)
+    yield env
+    env.close()
+
+
+def _step(group: str, env: gym.Env, action: object) -> None:
+    try:
+        obs, reward, terminated, truncated, info = env.step(action)
+    except Exception as exc:
+        assert_clear_error(group, exc, "action")
+        return
+    arr = np.asarray(action, dtype=np.float64)
+    assert arr.shape == (2,) and np.isfinite(arr).all(), f"accepted {action!r}"
+    assert env.observation_space.contains(obs) and np.isfinite(reward)
+    assert info["action_clipped"] == bool((np.abs(arr) > 1).any())
+    accepted(group)
+    if terminated or truncated:
+        env.reset()
+
+
+def _reset(group: str, env: gym.Env, options: object) -> None:
+    try:
+        obs, _ = env.reset(options=options)
+    except Exception as exc:
+        assert_clear_error(group, exc, "option", "prompt", "scenario", "reset_mask")
+        return
+    assert env.observation_space.contains(obs)
+    accepted(group)
+
+
+@settings(max_examples=150)
+@given(action=BAD_ACTIONS)
+def test_procedural_env_actions(procedural_env, action) -> None:
+    _step("env.actions", procedural_env, action)
+
+
+@settings(max_examples=60)
+@given(action=BAD_ACTIONS)
+def test_learned_env_actions(learned_env, action) -> None:
+    _step("env.actions", learned_env, action)
+
+
+@settings(max_examples=60)
+@given(options=BAD_OPTIONS)
+def test_procedural_env_reset_options(procedural_env, options) -> None:
+    _reset("env.reset_options", procedural_env, options)
+
+
+@settings(max_examples=30)
+@given(options=BAD_OPTIONS)
+def test_learned_env_reset_options(learned_env, options) -> None:
+    _reset("env.reset_options", learned_env, options)
+
+
+@settings(max_examples=30)
+@given(actions=BAD_ACTIONS)
+def test_learned_vector_env_actions(actions) -> None:
+    env = _vector_env()
+    try:
+        env.step(actions)
+    except Exception as exc:
+        assert_clear_error("env.actions", exc, "action")
+        return
+    arr = np.asarray(actions, dtype=np.float64)
+    assert arr.shape == (2, 2) and np.isfinite(arr).all(), f"accepted {actions!r}"
+    accepted("env.actions")
+
+
+_VECTOR: list[gym.vector.VectorEnv] = []
+
+
+def _vector_env() -> gym.vector.VectorEnv:
+    if not _VECTOR:
+        env = gym.make_vec("worldsim/DrivingWorld-v0", num_envs=2, sampling_steps=1)
+        env.reset(seed=0)
+        _VECTOR.append(env)
+    return _VECTOR[0]
