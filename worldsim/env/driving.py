@@ -27,10 +27,10 @@ from worldsim.env.spaces import (
     ACTION_MODES,
     OBS_MODES,
     action_space,
+    as_float_array,
     check_mode,
     ego_observation,
     observation_space,
-    as_float_array,
     validate_action,
 )
 from worldsim.runtime.world_model import WorldModel
