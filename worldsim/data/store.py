@@ -533,9 +533,11 @@ def _scan_existing(episodes_dir: Path, state: _ManifestState, wanted: set[str]) 
             continue  # never renamed into place by the writer; rewritten if still wanted
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if not isinstance(meta, dict):
+                raise ValueError("not a JSON object")
             if meta.get("key") != path.name:
                 raise ValueError(f"meta key {meta.get('key')!r} != folder name")
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
             if path.name in wanted:
                 warnings.warn(
                     f"{meta_path} is damaged ({exc}); rewriting the episode", stacklevel=3

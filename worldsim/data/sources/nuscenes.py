@@ -41,6 +41,23 @@ def _require_devkit() -> Any:
     return NuScenes
 
 
+NUSCENES_TABLES = (
+    "attribute",
+    "calibrated_sensor",
+    "category",
+    "ego_pose",
+    "instance",
+    "log",
+    "map",
+    "sample",
+    "sample_annotation",
+    "sample_data",
+    "scene",
+    "sensor",
+    "visibility",
+)
+
+
 @lru_cache(maxsize=2)
 def open_nuscenes(root: str, version: str) -> Any:
     """The devkit's ``NuScenes`` for ``root``/``version``, loaded once per process."""
@@ -52,7 +69,19 @@ def open_nuscenes(root: str, version: str) -> Any:
             f"source.version={version}); point source.root at the dataset root that holds "
             f"{version}/, samples/, sweeps/ and maps/"
         )
-    return NuScenes(version=version, dataroot=root, verbose=False)
+    missing = [t for t in NUSCENES_TABLES if not (tables / f"{t}.json").is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"nuScenes tables {missing} are missing from {tables}; unpack the full {version} "
+            "metadata archive there"
+        )
+    try:
+        return NuScenes(version=version, dataroot=root, verbose=False)
+    except Exception as exc:  # the devkit asserts, or fails to parse, on damaged tables
+        raise ValueError(
+            f"the nuScenes devkit cannot load the tables in {tables} "
+            f"({type(exc).__name__}: {exc}); re-extract the {version} metadata archive"
+        ) from exc
 
 
 def official_splits(version: str) -> dict[str, str]:
