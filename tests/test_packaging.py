@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import sysconfig
+import time
+import urllib.request
 import venv
 import zipfile
 from pathlib import Path
@@ -94,3 +96,33 @@ def test_wheel_installs_and_runs_from_another_directory(tmp_path: Path) -> None:
     )
     assert (elsewhere / "store" / "manifest.json").is_file()
     assert len(list((elsewhere / "store" / "episodes").iterdir())) == 2
+
+    # worldsim-play from the wheel: it serves its page (shipped in the package) from anywhere.
+    assert "worldsim/play/static/index.html" in names and "worldsim/play/static/play.js" in names
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    play = subprocess.Popen(
+        [str(env_dir / "bin" / "worldsim-play"), f"port={port}"],
+        cwd=elsewhere,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert play.stdout is not None
+        assert f"http://127.0.0.1:{port}/" in play.stdout.readline()
+        page = ""
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as r:
+                    page = r.read().decode()
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert "/static/play.js" in page
+    finally:
+        play.terminate()
+        play.wait(timeout=30)

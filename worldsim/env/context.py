@@ -37,13 +37,28 @@ def build_context(
         raise ValueError(f"context_frames={frames} must be at least 1")
     if scenario.start_type == "dataset":
         return _dataset_context(scenario, frames, resolution)
+    return start_world(scenario, frames, resolution, dt, seed_offset)[0]
+
+
+def start_world(
+    scenario: Scenario,
+    frames: int,
+    resolution: tuple[int, int],
+    dt: float,
+    seed_offset: int = 0,
+    road_length: float | None = None,
+) -> tuple[StartContext, World]:
+    """The context of a procedural scenario and its ground-truth world at the context's last
+    frame, to drive on beside the learned world."""
+    if scenario.start_type != "procedural":
+        raise ValueError(f"scenario {scenario.name!r} does not start in the procedural world")
     assert scenario.conditions is not None
     world = World(
         seed=scenario.seed + seed_offset,
         conditions=scenario.conditions,
         camera=Camera(*resolution),
         dt=dt,
-        road_length=600.0 + frames * dt * 35.0,
+        road_length=road_length or 600.0 + frames * dt * 35.0,
         start_lane=scenario.lane
         if scenario.lane is None
         else min(scenario.lane, scenario.conditions.lanes - 1),
@@ -59,7 +74,8 @@ def build_context(
         if k < frames - 1:
             motions.append(world.step(lane_keeping_action(world, target_d, speed)))
     past = np.array(motions, dtype=np.float32).reshape(frames - 1, 2)
-    return StartContext(np.stack(images), past, world.state.ego, scenario.effective_prompt())
+    context = StartContext(np.stack(images), past, world.state.ego, scenario.effective_prompt())
+    return context, world
 
 
 @lru_cache(maxsize=8)

@@ -349,6 +349,12 @@ class DrivingWorldEnv(gym.Env):
     def render(self) -> np.ndarray | None:
         return self.core.frames[0].copy() if self.render_mode == "rgb_array" else None
 
+    def set_prompt(self, prompt: str) -> None:
+        """Switch the text condition from the next step on (an event mid-episode)."""
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError(f"prompt must be a non-empty string, got {prompt!r:.80}")
+        self.core.prompts[0] = prompt.strip()
+
     def get_state(self) -> dict[str, Any]:
         """A snapshot to branch the rollout from ("what if I brake here?")."""
         assert self._generator is not None, "call reset() before get_state()"

@@ -10,17 +10,22 @@ from pathlib import Path
 import numpy as np
 
 
-def write_png(path: str | os.PathLike[str], image_HW3: np.ndarray) -> Path:
-    """Write a uint8 RGB image; the file appears atomically."""
+def encode_png(image_HW3: np.ndarray, level: int = 6) -> bytes:
+    """A uint8 RGB image as PNG file bytes."""
     image = np.ascontiguousarray(image_HW3)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"write_png needs uint8 (H, W, 3), got {image.dtype} {image.shape}")
+        raise ValueError(f"a PNG needs uint8 (H, W, 3), got {image.dtype} {image.shape}")
     h, w, _ = image.shape
     rows = np.concatenate([np.zeros((h, 1), np.uint8), image.reshape(h, w * 3)], axis=1)
     header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
     data = b"\x89PNG\r\n\x1a\n"
-    data += _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows.tobytes(), 6))
-    data += _chunk(b"IEND", b"")
+    data += _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows.tobytes(), level))
+    return data + _chunk(b"IEND", b"")
+
+
+def write_png(path: str | os.PathLike[str], image_HW3: np.ndarray) -> Path:
+    """Write a uint8 RGB image; the file appears atomically."""
+    data = encode_png(image_HW3)
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_bytes(data)

@@ -1,0 +1,1 @@
+"""``worldsim-play``: a local web page to drive the learned world in real time."""
