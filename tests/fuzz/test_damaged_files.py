@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.fixtures.nuscenes_fixture import write_nuscenes_fixture
-from tests.fuzz.conftest import accepted, assert_clear_error, count
+from tests.fuzz.helpers import accepted, assert_clear_error, count
 from worldsim.data.sources.nuscenes import NUSCENES_TABLES, NuScenesSource
 from worldsim.data.sources.procedural import ProceduralSource
 from worldsim.data.store import EpisodeStore, write_store

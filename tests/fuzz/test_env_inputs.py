@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import worldsim  # noqa: F401  (registers the env ids)
-from tests.fuzz.conftest import accepted, assert_clear_error
+from tests.fuzz.helpers import accepted, assert_clear_error
 
 FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=64)
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), FLOATS, st.text(max_size=8))

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from tests.conftest import TINY
-from tests.fuzz.conftest import count
+from tests.fuzz.helpers import count
 from worldsim.data.store import EpisodeStore
 
 BIN = Path(sys.executable).parent

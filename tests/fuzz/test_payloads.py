@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.fuzz.conftest import assert_clear_cli, assert_clear_error, count, run_cli
+from tests.fuzz.helpers import assert_clear_cli, assert_clear_error, count, run_cli
 from worldsim.cli import eval, rollout, train
 from worldsim.data.latents import build_latent_cache, default_latents_dir
 from worldsim.data.sources.procedural import ProceduralSource

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz.conftest import accepted, assert_clear_error
+from tests.fuzz.helpers import accepted, assert_clear_error
 from worldsim.env.scenarios import MAX_SCENARIO_BYTES, Scenario, load_scenario
 
 VALID = yaml.safe_load(
