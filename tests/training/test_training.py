@@ -77,6 +77,30 @@ def test_experiments_compose() -> None:
             assert cfg.model.action_dim == cfg.data.action_dim
 
 
+@pytest.mark.parametrize(
+    "experiment", sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
+)
+def test_a_data_group_on_the_command_line_wins_over_the_preset(experiment: str) -> None:
+    """`experiment=... data=nuscenes` trains on the nuScenes store, never on procedural data."""
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[f"experiment={experiment}", "data=nuscenes"])
+        assert cfg.data.store.endswith("/nuscenes"), (experiment, cfg.data.store)
+        assert cfg.data.generate is None
+        assert (cfg.data.height, cfg.data.width) == (128, 224)
+
+
+def test_presets_pick_their_own_store_by_default() -> None:
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        stores = {
+            name: compose(config_name="train", overrides=[f"experiment={name}"]).data.store
+            for name in ("tokenizer_s", "world_model_pretrained", "idm", "world_model_nuscenes")
+        }
+    assert stores["tokenizer_s"].endswith("/procedural_128")
+    assert stores["world_model_pretrained"].endswith("/procedural_300")
+    assert stores["idm"].endswith("/procedural")
+    assert stores["world_model_nuscenes"].endswith("/nuscenes")
+
+
 def test_tiny_training_writes_checkpoints_logs_and_rollout_media(trained: Path) -> None:
     wm = trained / "runs" / "world_model_tiny"
     assert (wm / "checkpoints" / "last.ckpt").is_file()
@@ -160,6 +184,25 @@ def test_killed_run_resumes_from_its_last_checkpoint(trained: Path) -> None:
     )
     assert "resuming from" in resumed.stdout
     assert torch.load(last, weights_only=False)["global_step"] == step_at_kill + 4
+
+
+def test_resume_keeps_every_earlier_metric_row(trained: Path) -> None:
+    common = [
+        "experiment=world_model_tiny",
+        "run_name=metrics_resume",
+        "data.clip_len=4",
+        "trainer.val_check_interval=1000",
+        "callbacks.checkpoint.every_n_train_steps=2",
+        "callbacks.rollout=null",
+        "ckpt_path=last",
+    ]
+    metrics = trained / "runs" / "metrics_resume" / "csv" / "metrics.csv"
+    train(trained, *common, "trainer.max_steps=4")
+    first = metrics.read_text().splitlines()
+    train(trained, *common, "trainer.max_steps=8")
+    rows = list(csv.DictReader(metrics.open()))
+    steps = sorted({int(r["step"]) for r in rows if r.get("train/loss")})
+    assert len(rows) > len(first) - 1 and steps[0] < 4 <= steps[-1], steps
 
 
 @pytest.mark.slow
