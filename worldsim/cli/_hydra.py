@@ -34,6 +34,12 @@ def run_hydra(
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(2)
 
+    from worldsim.cli._smoke import SMOKE_ENV, smoke_overrides
+
+    extra = smoke_overrides(config_name)
+    if extra and not any(a in ("--help", "-h", "--cfg", "-c") for a in sys.argv[1:]):
+        print(f"{SMOKE_ENV}=1: shrinking this run with {' '.join(extra)}", file=sys.stderr)
+        sys.argv = [*sys.argv, *extra]
     main = hydra.main(config_path=str(config_dir()), config_name=config_name, version_base="1.3")
     main(guarded)()
 

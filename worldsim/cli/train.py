@@ -57,15 +57,20 @@ def ensure_store(cfg: DictConfig) -> Any:
             raise UserError(
                 f"episode store {root} does not exist; create it with `worldsim-data out={root}`"
             )
-        print(f"generating the procedural store {root} ({gen.episodes} episodes)")
+        from worldsim.cli._smoke import SMOKE_STORE, smoke_enabled
+
+        sizes = {k: int(gen[k]) for k in ("episodes", "frames", "workers")}
+        if smoke_enabled():
+            sizes = {k: min(v, SMOKE_STORE[k]) for k, v in sizes.items()}
+        print(f"generating the procedural store {root} ({sizes['episodes']} episodes)")
         source = ProceduralSource(
-            episodes=int(gen.episodes),
-            frames=int(gen.frames),
+            episodes=sizes["episodes"],
+            frames=sizes["frames"],
             seed=int(gen.seed),
             height=int(cfg.data.height),
             width=int(cfg.data.width),
         )
-        write_store(source, root, workers=int(gen.workers))
+        write_store(source, root, workers=sizes["workers"])
     store = EpisodeStore(root)
     if tuple(store.resolution) != (int(cfg.data.height), int(cfg.data.width)):
         raise UserError(
