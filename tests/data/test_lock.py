@@ -69,3 +69,19 @@ def test_lock_is_reentrant_across_sequential_writers(tmp_path: Path) -> None:
         pass
     with store_lock(tmp_path):
         pass
+
+
+def test_a_latent_cache_build_beside_a_data_writer_is_refused_naming_it(tmp_path: Path) -> None:
+    from worldsim.data.latents import build_latent_cache
+    from worldsim.models.patch_tokenizer import PatchTokenizer, PatchTokenizerConfig
+
+    root = tmp_path / "store"
+    write_store(ProceduralSource(episodes=1, frames=4), root, workers=1, progress=False)
+    holder = _hold(root)
+    try:
+        with pytest.raises(StoreLockedError, match=f"pid {holder.pid}"):
+            build_latent_cache(root, PatchTokenizer(PatchTokenizerConfig()))
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    assert build_latent_cache(root, PatchTokenizer(PatchTokenizerConfig())).is_dir()

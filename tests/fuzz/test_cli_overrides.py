@@ -159,7 +159,7 @@ CASES = [
 ]
 
 
-@settings(max_examples=70)
+@settings(max_examples=50)
 @given(case=st.sampled_from(CASES), value=VALUES)
 def test_bad_values_are_refused_naming_the_key(tmp_path_factory, case, value) -> None:
     cli, key = case
