@@ -186,25 +186,6 @@ def test_killed_run_resumes_from_its_last_checkpoint(trained: Path) -> None:
     assert torch.load(last, weights_only=False)["global_step"] == step_at_kill + 4
 
 
-def test_resume_keeps_every_earlier_metric_row(trained: Path) -> None:
-    common = [
-        "experiment=world_model_tiny",
-        "run_name=metrics_resume",
-        "data.clip_len=4",
-        "trainer.val_check_interval=1000",
-        "callbacks.checkpoint.every_n_train_steps=2",
-        "callbacks.rollout=null",
-        "ckpt_path=last",
-    ]
-    metrics = trained / "runs" / "metrics_resume" / "csv" / "metrics.csv"
-    train(trained, *common, "trainer.max_steps=4")
-    first = metrics.read_text().splitlines()
-    train(trained, *common, "trainer.max_steps=8")
-    rows = list(csv.DictReader(metrics.open()))
-    steps = sorted({int(r["step"]) for r in rows if r.get("train/loss")})
-    assert len(rows) > len(first) - 1 and steps[0] < 4 <= steps[-1], steps
-
-
 @pytest.mark.slow
 def test_two_process_ddp_run_completes(trained: Path) -> None:
     train(
