@@ -49,7 +49,7 @@ class PlayOptions:
     ground_truth: bool = True  # drive the procedural world beside it when the scenario allows
     max_prompt_chars: int = 200
     max_bookmarks: int = 16
-    max_record_frames: int = 6000  # 10 minutes at 10 Hz
+    max_record_frames: int = 3000  # 5 minutes at 10 Hz (about 130 MB of frames in memory)
     record_dir: str = "outputs/play"
 
     def __post_init__(self) -> None:
