@@ -14,7 +14,8 @@ SMOKE: dict[str, list[str]] = {
     "data": ["episodes=2", "frames=60", "workers=1", "progress=false"],
     "train": [
         "trainer.max_steps=2",
-        "trainer.val_check_interval=1",
+        "trainer.val_check_interval=2",
+        "callbacks.rollout=null",
         "trainer.limit_val_batches=1",
         "trainer.enable_progress_bar=false",
         "callbacks.checkpoint.every_n_train_steps=1",
