@@ -144,11 +144,22 @@ def test_drive_prompt_fork_and_malformed_messages(server: str, browser, tmp_path
     if target:
         shutil.copyfile(shot, target)
 
-    # Steering: the view swings one way for left and the other way for right.
+    # Steering, from one bookmarked moment each way: the view swings one way for left and the
+    # other way for right.
+    driver.find_element(By.ID, "pause").click()
+    time.sleep(0.5)
+    driver.find_element(By.ID, "bookmark").click()
+    _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "[data-bookmark='0']"), 60, "bookmark")
+    driver.find_element(By.ID, "pause").click()
     learned_left, truth_left = _hold(driver, Keys.ARROW_LEFT, 16)
+    driver.find_element(By.ID, "pause").click()
+    time.sleep(0.5)
+    driver.find_element(By.CSS_SELECTOR, "[data-bookmark='0']").click()
+    _wait(lambda: "rewound" in (_last(driver).get("event") or ""), 60, "the rewind")
+    driver.find_element(By.ID, "pause").click()
     learned_right, truth_right = _hold(driver, Keys.ARROW_RIGHT, 16)
     assert _last(driver)["image"] != before["image"], "frames change"
-    assert truth_left * truth_right < 0, (truth_left, truth_right)
+    assert truth_left > 0 > truth_right, (truth_left, truth_right)
     print(
         f"shift over the last 8 of 16 frames: learned {learned_left:+.2f}/{learned_right:+.2f} px, ",
         end="",
@@ -163,7 +174,7 @@ def test_drive_prompt_fork_and_malformed_messages(server: str, browser, tmp_path
     driver.find_element(By.ID, "pause").click()
     time.sleep(0.5)
     driver.find_element(By.ID, "bookmark").click()
-    mark = _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "[data-bookmark='0']"), 60)
+    mark = _wait(lambda: driver.find_elements(By.CSS_SELECTOR, "[data-bookmark='1']"), 60)
     assert mark
     marked = _last(driver)
     driver.find_element(By.ID, "pause").click()
@@ -172,7 +183,7 @@ def test_drive_prompt_fork_and_malformed_messages(server: str, browser, tmp_path
     driver.find_element(By.ID, "pause").click()
     time.sleep(0.5)
     assert _last(driver)["image"] != marked["image"]
-    driver.find_element(By.CSS_SELECTOR, "[data-bookmark='0']").click()
+    driver.find_element(By.CSS_SELECTOR, "[data-bookmark='1']").click()
     _wait(lambda: "rewound" in (_last(driver).get("event") or ""), 60, "the rewind")
     assert _last(driver)["image"] == marked["image"]
     assert _last(driver)["step"] == marked["step"]
