@@ -25,6 +25,9 @@ class FlowConfig:
     text_dropout: float = 0.1
     action_dropout: float = 0.1
     prediction: str = "velocity"  # "velocity" | "x0_residual" (see diffusion/prediction.py)
+    # x0_residual: the previous frame gets Gaussian noise of std ~ U(0, prev_noise) in training,
+    # so the model learns to repair the errors its own rollouts feed back to it.
+    prev_noise: float = 0.0
 
     def __post_init__(self) -> None:
         check_prediction(self.prediction)
@@ -32,6 +35,8 @@ class FlowConfig:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"diffusion.{name}={value} must lie in [0, 1]")
+        if not 0.0 <= self.prev_noise <= 1.0:
+            raise ValueError(f"diffusion.prev_noise={self.prev_noise} must lie in [0, 1]")
         if self.logit_std <= 0:
             raise ValueError(f"diffusion.logit_std={self.logit_std} must be positive")
 

@@ -51,6 +51,9 @@ class DiTConfig:
     context_window: int = 8  # frames a frame attends to in time, itself included
     qk_norm: bool = True
     prev_frame_input: bool = False  # also patchify the previous frame's clean latents
+    # Rotate the previous frame by the ego yaw first (diffusion/ego_warp.py); 0 turns it off.
+    yaw_warp_hfov_deg: float = 0.0  # the camera's horizontal field of view
+    yaw_warp_horizon: float = 0.5  # its principal-point row, as a fraction of the height
     # Null in the presets: worldsim-train fills them from the tokenizer, data and text encoder.
     FILLED_LATER: ClassVar[tuple[str, ...]] = (
         "latent_channels",
@@ -72,6 +75,11 @@ class DiTConfig:
             )
         if self.context_window < 1:
             raise ValueError(f"model.context_window={self.context_window} must be at least 1")
+        if self.yaw_warp_hfov_deg and not 1.0 <= self.yaw_warp_hfov_deg <= 170.0:
+            raise ValueError(
+                f"model.yaw_warp_hfov_deg={self.yaw_warp_hfov_deg} must be 0 (off) or lie in "
+                "[1, 170] degrees"
+            )
 
     @property
     def tokens_per_frame(self) -> int:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from worldsim.diffusion.ego_warp import yaw_warp_for
 from worldsim.diffusion.flow import add_noise
 from worldsim.diffusion.guidance import GuidanceScales, combine_guidance, guidance_batch
 from worldsim.diffusion.prediction import check_prediction, velocity_from_output
@@ -78,6 +79,9 @@ class WorldModel:
         self.motion_mean = torch.tensor(list(motion_mean), dtype=torch.float32, device=self.device)
         self.motion_std = torch.tensor(list(motion_std), dtype=torch.float32, device=self.device)
         self.dt = float(dt)
+        cfg = dit.config
+        tok_cfg = getattr(tokenizer, "config", None)
+        self.yaw_warp = yaw_warp_for(cfg.yaw_warp_hfov_deg, cfg.yaw_warp_horizon, tok_cfg)
         self.sampling = sampling or SamplingConfig()
         self.metadata = dict(metadata or {})
         self.cache: KVCache | None = None
@@ -328,12 +332,20 @@ class WorldModel:
         shape = (self.batch, cfg.latent_channels, cfg.latent_height, cfg.latent_width)
         return torch.zeros(shape, device=self.device, dtype=self.dtype)
 
-    def _prev_input(self) -> torch.Tensor | None:
+    def _warped_prev(self, motion_B2: torch.Tensor | None) -> torch.Tensor | None:
+        """The previous frame's clean latents, turned by the yaw of ``motion_B2`` (physical
+        units) when the model warps; no motion means no turn."""
+        if self._prev is None or self.yaw_warp is None or motion_B2 is None:
+            return self._prev
+        yaw_B = motion_B2[:, 1].to(self.device, torch.float32) * self.dt
+        return self.yaw_warp(self._prev, yaw_B)
+
+    def _prev_input(self, prev_BCHW: torch.Tensor | None) -> torch.Tensor | None:
         """The previous frame's latents for every guidance branch, when the DiT takes them."""
         if not self.dit.config.prev_frame_input:
             return None
-        assert self._prev is not None
-        return self._expand(self._prev)
+        assert prev_BCHW is not None
+        return self._expand(prev_BCHW)
 
     def decode(self, latents_BCHW: torch.Tensor) -> np.ndarray:
         frames = self.tokenizer.decode(latents_BCHW.float())
@@ -351,8 +363,9 @@ class WorldModel:
         tokens, mask, pooled = self._text
         scales = self.sampling.scales
         cache, position = self.cache, self._expand(self.position_B)
-        prev_in = self._prev_input()
-        prev_out = None if self._prev is None else self._expand(self._prev)
+        prev = self._warped_prev(motion_B2)
+        prev_in = self._prev_input(prev)
+        prev_out = None if prev is None else self._expand(prev)
 
         def velocity(x_B: torch.Tensor, t_B: torch.Tensor) -> torch.Tensor:
             x, t = self._expand(x_B), self._expand(t_B.to(self.dtype))
@@ -391,7 +404,7 @@ class WorldModel:
         level = self.sampling.context_noise
         t_B = torch.full((self.batch,), level, device=self.device, dtype=self.dtype)
         clean_BCHW = latents_BCHW
-        prev_in = self._prev_input()
+        prev_in = self._prev_input(self._warped_prev(motion_B2))
         if level > 0:
             noise = initial_noise(tuple(latents_BCHW.shape), generator, self.device, self.dtype)
             latents_BCHW = add_noise(latents_BCHW, noise, t_B)

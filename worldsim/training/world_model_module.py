@@ -11,6 +11,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from worldsim.diffusion.ego_warp import warp_frames, yaw_warp_for
 from worldsim.diffusion.flow import (
     FlowConfig,
     add_noise,
@@ -57,6 +58,10 @@ class WorldModelModule(L.LightningModule):
         self.warmup_steps = warmup_steps
         self.lr_decay_steps = lr_decay_steps
         self.sampling = sampling or SamplingConfig()
+        self.dt = float(dt)
+        self.yaw_warp = yaw_warp_for(
+            dit.config.yaw_warp_hfov_deg, dit.config.yaw_warp_horizon, tokenizer.config
+        )
         self.register_buffer("motion_mean", torch.tensor(motion_mean, dtype=torch.float32))
         self.register_buffer("motion_std", torch.tensor(motion_std, dtype=torch.float32))
         self.save_hyperparameters(
@@ -113,7 +118,7 @@ class WorldModelModule(L.LightningModule):
         noise = torch.randn(x0.shape, generator=generator, device=self.device)
         xt = add_noise(x0, noise, levels)
         text = self.text_encoder(prompts)
-        prev = previous_frames(x0)  # (B, T, C, h, w): frame i-1 for frame i, zeros for frame 0
+        prev = self.previous(x0, motion, train, generator)  # (B, T, C, h, w)
         pred = self.dit(
             xt,
             levels,
@@ -129,6 +134,27 @@ class WorldModelModule(L.LightningModule):
             mask[:, 0] = 0.0  # the first frame of a clip has no previous frame to start from
             return x0_residual_loss(pred, x0, prev, levels, mask)
         return flow_loss(pred, velocity_target(x0, noise), mask)
+
+    def previous(
+        self,
+        x0_BTCHW: torch.Tensor,
+        motion_BT2: torch.Tensor,
+        train: bool,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
+        """Frame i-1 for frame i (zeros for frame 0), turned by the yaw from i-1 to i when the
+        model warps, and noised in training when ``flow.prev_noise`` is set."""
+        prev = previous_frames(x0_BTCHW)
+        if self.yaw_warp is not None:
+            yaw_BT = (motion_BT2[..., 1] * self.motion_std[1] + self.motion_mean[1]) * self.dt
+            prev = warp_frames(self.yaw_warp, prev, yaw_BT)
+        if train and self.flow.prev_noise > 0:
+            b = prev.shape[0]
+            sigma = torch.rand(b, generator=generator, device=prev.device) * self.flow.prev_noise
+            noise = torch.randn(prev.shape, generator=generator, device=prev.device)
+            prev = prev + sigma.reshape(b, 1, 1, 1, 1) * noise
+            prev[:, 0] = 0.0
+        return prev
 
     # -- lightning hooks --------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
