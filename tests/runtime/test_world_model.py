@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from tests.models.test_dit import randomized
+from worldsim.eval.pixel_motion import horizontal_shift
 from worldsim.models.dit import DiTConfig, VideoDiT
+from worldsim.models.patch_tokenizer import PatchTokenizer, PatchTokenizerConfig
 from worldsim.models.text import ByteTextEncoder, TextEncoderConfig
 from worldsim.models.tokenizer import FrameTokenizer, TokenizerConfig
 from worldsim.runtime.world_model import SamplingConfig, WorldModel
@@ -16,10 +18,14 @@ H, W = 32, 56
 
 
 def tiny_world_model(
-    use_cache: bool = True, residual: bool = False, **sampling: object
+    use_cache: bool = True, residual: bool = False, warp: bool = False, **sampling: object
 ) -> WorldModel:
     torch.manual_seed(0)
-    tokenizer = FrameTokenizer(TokenizerConfig(base_channels=8, channel_mult=(1, 2, 2)))
+    tokenizer: FrameTokenizer | PatchTokenizer
+    if warp:  # the bundled recipe's setting: warped as pixels
+        tokenizer = PatchTokenizer(PatchTokenizerConfig(factor=2))
+    else:
+        tokenizer = FrameTokenizer(TokenizerConfig(base_channels=8, channel_mult=(1, 2, 2)))
     text = ByteTextEncoder(TextEncoderConfig(dim=32, layers=1, heads=2))
     down = tokenizer.downsample
     dit = VideoDiT(
@@ -34,6 +40,7 @@ def tiny_world_model(
             text_dim=text.dim,
             context_window=3,
             prev_frame_input=residual,
+            yaw_warp_hfov_deg=70.0 if warp else 0.0,
         )
     )
     randomized(dit)
@@ -74,11 +81,11 @@ def test_rollout_shapes_and_dtype() -> None:
     assert frames.shape == (2, 6, H, W, 3) and frames.dtype == np.uint8
 
 
-@pytest.mark.parametrize("residual", [False, True])
-def test_kv_cached_rollout_equals_uncached(residual: bool) -> None:
+@pytest.mark.parametrize(("residual", "warp"), [(False, False), (True, False), (True, True)])
+def test_kv_cached_rollout_equals_uncached(residual: bool, warp: bool) -> None:
     # 8 steps with a window of 3 frames: the cache has rolled over several times.
-    cached = run(tiny_world_model(use_cache=True, residual=residual), steps=8)
-    uncached = run(tiny_world_model(use_cache=False, residual=residual), steps=8)
+    cached = run(tiny_world_model(use_cache=True, residual=residual, warp=warp), steps=8)
+    uncached = run(tiny_world_model(use_cache=False, residual=residual, warp=warp), steps=8)
     diff = np.abs(cached.astype(int) - uncached.astype(int))
     assert diff.max() <= 1, diff.max()
 
@@ -100,6 +107,24 @@ def test_residual_model_with_zero_output_repeats_the_last_context_frame() -> Non
     torch.nn.init.zeros_(plain.dit.patch_out.bias)
     noisy = plain.rollout(ctx, motions(steps=1), "day", generator=torch.Generator().manual_seed(0))
     assert np.abs(noisy[:, 0].astype(int) - recon.astype(int)).mean() > 5
+
+
+def test_warping_model_with_zero_output_turns_the_view_with_the_yaw() -> None:
+    # With the yaw warp, "nothing else changes" already obeys the steering: a left turn
+    # (positive yaw rate) moves the scene right in the image, a right turn moves it left.
+    model = tiny_world_model(residual=True, warp=True, context_noise=0.0)
+    torch.nn.init.zeros_(model.dit.patch_out.weight)
+    torch.nn.init.zeros_(model.dit.patch_out.bias)
+    rng = np.random.default_rng(3)
+    row = np.repeat(rng.integers(0, 256, (1, 1, 1, W, 3)), H, axis=2)  # vertical stripes
+    ctx = np.repeat(row, 2, axis=0).astype(np.uint8)
+    m = np.zeros((2, 3, 2), np.float32)
+    m[..., 0] = 10.0
+    m[0, :, 1], m[1, :, 1] = 0.3, -0.3
+    frames = model.rollout(ctx, m, "day", generator=torch.Generator().manual_seed(0))
+    last = model.decode(model.encode(torch.as_tensor(ctx[:, -1])))
+    shift = horizontal_shift(last, frames[:, -1])
+    assert shift[0] > 2.0 and shift[1] < -2.0, shift
 
 
 def test_same_generator_same_rollout() -> None:
