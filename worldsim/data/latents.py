@@ -30,6 +30,7 @@ from worldsim.data.clips import clip_windows
 from worldsim.data.errors import StoreReadError
 from worldsim.data.store import EpisodeStore
 from worldsim.models.tokenizer import FrameTokenizer, frames_to_tensor
+from worldsim.utils.io import atomic_open, dumps_json, write_text_atomic
 
 CACHE_VERSION = 1
 LATENTS_DIR = "latents"
@@ -78,23 +79,14 @@ def _latent_header(path: Path) -> tuple[tuple[int, ...], np.dtype] | None:
     return tuple(array.shape), array.dtype
 
 
+def _tmp_name(path: Path) -> str:
+    """The name of the temporary file that becomes ``path`` (``.tmp-<name>-<pid>``)."""
+    return f"{TMP_PREFIX}{path.name}-{os.getpid()}"
+
+
 def _save_atomic(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, array)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_open(path, "wb", fsync=True, tmp_name=_tmp_name(path)) as f:
+        np.save(f, array)
 
 
 @torch.no_grad()
@@ -190,7 +182,7 @@ def _build_latent_cache(
         "resolution": [height, width],
         "episodes": {key: store.num_frames(key) for key in keys},
     }
-    _write_json_atomic(info_path, info)
+    write_text_atomic(info_path, dumps_json(info), tmp_name=_tmp_name(info_path))
     return folder
 
 

@@ -9,10 +9,11 @@ the sizes and SHA-1 digests in its ``meta.json``; a damaged one is rewritten.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
+
+from worldsim.utils.io import file_hash
 
 # Settings that only choose which episodes exist, never what an episode holds: a store may
 # grow (more episodes) without a mismatch. A source extends this with ``settings_exempt``.
@@ -68,11 +69,8 @@ def mismatch_message(root: Path, problems: list[str]) -> str:
 
 def file_digest(path: Path) -> dict[str, Any]:
     """Size and SHA-1 of a file, as stored in meta.json ``files``."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return {"bytes": path.stat().st_size, "sha1": digest.hexdigest()}
+    sha1 = file_hash(path, "sha1")
+    return {"bytes": path.stat().st_size, "sha1": sha1}
 
 
 def episode_damage(episode_dir: Path, meta: dict[str, Any]) -> str | None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from worldsim.utils.io import dumps_json, write_text_atomic
 
 
 def summary(results: dict[str, Any]) -> dict[str, float | None]:
@@ -57,21 +57,9 @@ def summary(results: dict[str, Any]) -> dict[str, float | None]:
     return out
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
-
-
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write atomically (temporary file, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=_json_default) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, dumps_json(data))
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

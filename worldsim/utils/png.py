@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from worldsim.utils.io import atomic_open
+
 
 def encode_png(image_HW3: np.ndarray, level: int = 6) -> bytes:
     """A uint8 RGB image as PNG file bytes."""
@@ -26,11 +28,9 @@ def encode_png(image_HW3: np.ndarray, level: int = 6) -> bytes:
 def write_png(path: str | os.PathLike[str], image_HW3: np.ndarray) -> Path:
     """Write a uint8 RGB image; the file appears atomically."""
     data = encode_png(image_HW3)
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-    return path
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+    return Path(path)
 
 
 def _chunk(kind: bytes, payload: bytes) -> bytes:
