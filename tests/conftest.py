@@ -38,31 +38,14 @@ def luminance(frame_HW3: np.ndarray) -> np.ndarray:
 
 TRAIN = str(Path(sys.executable).with_name("worldsim-train"))
 
-TINY = [
-    "data.generate.episodes=4",
-    "data.generate.frames=20",
-    "data.generate.workers=1",
-    "data.batch_size=2",
-    "data.clip_len=4",
-    "data.stride=4",
-    "data.val_stride=8",
-    "tokenizer.base_channels=8",
-    "model.dim=32",
-    "model.depth=1",
-    "model.heads=2",
-    "model.context_window=4",
-    "text.dim=32",
-    "text.layers=1",
-    "text.heads=2",
-    "trainer.limit_val_batches=1",
-    "trainer.log_every_n_steps=1",
-    "trainer.enable_progress_bar=false",
-    "warmup_steps=2",
-]
+# Tiny sizes for every training run of the tests: conf/debug/tiny.yaml (a store of 4 x 20
+# frames, a one-block DiT of width 32, narrow tokenizer, text encoder and evaluation heads).
+# A list, so that callers can splice it into their own argument lists.
+TINY = ["debug=tiny"]
 
 
 def train(root: Path, *overrides: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run worldsim-train with tiny sizes under ``root``."""
+    """Run worldsim-train with tiny sizes (``debug=tiny``) under ``root``."""
     args = [
         TRAIN,
         f"paths.runs_dir={root / 'runs'}",
@@ -110,9 +93,6 @@ def heads_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "experiment=idm",
         "data.clip_len=2",
         "data.stride=2",
-        "data.num_workers=0",
-        "eval_heads.width=8",
-        "eval_heads.feature_dim=16",
         "trainer.max_steps=4",
         "trainer.val_check_interval=2",
         "callbacks.checkpoint.every_n_train_steps=2",

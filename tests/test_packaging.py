@@ -41,7 +41,7 @@ def test_wheel_installs_and_runs_from_another_directory(tmp_path: Path) -> None:
     )
     (wheel,) = dist.glob("worldsim-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "worldsim/conf/data.yaml" in names
+    assert "worldsim/conf/data_cli.yaml" in names
     assert "worldsim/conf/source/procedural.yaml" in names
     assert "worldsim/scenario_library/hard_braking.yaml" in names
     for name in ("model.safetensors", "model.json", "heads.safetensors", "heads.json"):

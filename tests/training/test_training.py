@@ -77,6 +77,28 @@ def test_experiments_compose() -> None:
             assert cfg.model.action_dim == cfg.data.action_dim
 
 
+def test_debug_tiny_wins_over_the_preset_and_loses_to_the_command_line() -> None:
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        for name in ("tokenizer_tiny", "world_model_tiny", "idm"):
+            cfg = compose(config_name="train", overrides=[f"experiment={name}", "debug=tiny"])
+            assert (cfg.data.batch_size, cfg.model.dim, cfg.warmup_steps) == (2, 32, 2), name
+        cfg = compose(config_name="train", overrides=["debug=tiny", "data.clip_len=2"])
+        assert cfg.data.clip_len == 2
+
+
+def test_root_tokenizer_loss_holds_the_module_defaults() -> None:
+    """``tokenizer_loss`` in train.yaml declares TokenizerModule's loss weights as they are."""
+    import inspect
+
+    from worldsim.training.tokenizer_module import TokenizerModule
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        declared = dict(compose(config_name="train").tokenizer_loss)
+    params = inspect.signature(TokenizerModule).parameters
+    assert declared == {key: params[key].default for key in declared}
+    assert set(declared) == {"kl_weight", "edge_weight", "scale_momentum"}
+
+
 @pytest.mark.parametrize(
     "experiment", sorted(p.stem for p in (config_dir() / "experiment").glob("*.yaml"))
 )

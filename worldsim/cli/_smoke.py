@@ -10,8 +10,9 @@ import os
 
 SMOKE_ENV = "WORLDSIM_SMOKE"
 
+# Keyed by the root config's name (worldsim-data's is data_cli).
 SMOKE: dict[str, list[str]] = {
-    "data": ["episodes=2", "frames=60", "workers=1", "progress=false"],
+    "data_cli": ["episodes=2", "frames=60", "workers=1", "progress=false"],
     "train": [
         "trainer.max_steps=2",
         "trainer.val_check_interval=2",

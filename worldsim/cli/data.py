@@ -39,10 +39,12 @@ def task(cfg: DictConfig) -> None:
 def main() -> None:
     run_hydra(
         task,
-        "data",
+        "data_cli",  # conf/data_cli.yaml (conf/data/ is worldsim-train's data group)
         {
             "episodes": (int, 1, None),
             "frames": (int, 2, None),
+            "height": int,  # from conf/frame/, so not type-checked against data_cli.yaml
+            "width": int,
             "seed": (int, 0, None),
             "dt": (float, 1e-6, None),
             "workers": (int, 1, None),
