@@ -16,9 +16,9 @@ import torch
 from _table import BenchRow, add_inputs, add_quick, parse, print_rows, require_inputs
 
 from worldsim.data.store import EpisodeStore
-from worldsim.data.video import psnr
 from worldsim.runtime.checkpoint import load_world_model
 from worldsim.runtime.world_model import WorldModel
+from worldsim.utils.psnr import psnr
 
 GROUP = "rollout quality"
 QUICK = {"horizon": 4, "max_windows": 4}

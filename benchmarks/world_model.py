@@ -21,9 +21,10 @@ import torch
 from _table import BenchRow, add_inputs, add_quick, parse, print_rows, require_inputs
 
 from worldsim.data.store import EpisodeStore
-from worldsim.models.tokenizer import frames_to_tensor, psnr_tensor
+from worldsim.models.tokenizer import frames_to_tensor
 from worldsim.runtime.checkpoint import load_world_model
 from worldsim.runtime.world_model import WorldModel
+from worldsim.utils.psnr import psnr_tensor
 
 GROUP = "world model"
 QUICK = {"batch": 2, "train_steps": 2, "horizons": [8], "episodes": 2}
@@ -47,6 +48,7 @@ def training_throughput(
 ) -> float:
     """Samples (clips) per second for a training step of the DiT + text encoder."""
     from worldsim.diffusion.flow import FlowConfig, add_noise, flow_loss, sample_forcing_levels
+    from worldsim.models.conditioning import FrameConditioning
     from worldsim.training.world_model_module import WorldModelModule
 
     latents, captions = clip_latents(model, store, batch, clip)
@@ -62,7 +64,8 @@ def training_throughput(
         noise = torch.randn_like(latents)
         enc = text(captions)
         noisy = add_noise(latents, noise, levels)
-        pred = dit(noisy, levels, shifted, valid, enc.tokens_BLD, enc.mask_BL, enc.pooled_BD)
+        cond = FrameConditioning(levels, shifted, valid, enc.tokens_BLD, enc.mask_BL, enc.pooled_BD)
+        pred = dit(noisy, cond)
         loss = flow_loss(pred, noise - latents, mask)
         opt.zero_grad()
         loss.backward()

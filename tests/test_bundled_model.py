@@ -7,8 +7,8 @@ import numpy as np
 import torch
 
 import worldsim
+from worldsim.eval.ground_truth import make_start, roll_future
 from worldsim.eval.metrics import changed_pixel_psnr, psnr_frames, repeat_last_frame
-from worldsim.eval.procedural import make_start, roll_future
 from worldsim.eval.quality import generate
 from worldsim.runtime.bundle import bundled_model_dir
 

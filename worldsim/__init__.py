@@ -25,8 +25,8 @@ def register_envs() -> None:
     if LEARNED_ENV_ID not in registry:
         register(
             id=LEARNED_ENV_ID,
-            entry_point="worldsim.env.driving:DrivingWorldEnv",
-            vector_entry_point="worldsim.env.driving:DrivingWorldVectorEnv",
+            entry_point="worldsim.env.learned.single_env:DrivingWorldEnv",
+            vector_entry_point="worldsim.env.learned.vector_env:DrivingWorldVectorEnv",
         )
 
 

@@ -3,42 +3,33 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import gymnasium as gym
 
 import worldsim
+from tests.cli_helpers import run_cli
 from worldsim.data.video import read_video
 from worldsim.env.recorder import VideoRecorder
-
-ROLLOUT = str(Path(sys.executable).with_name("worldsim-rollout"))
 
 
 def test_rollout_writes_video_sheet_and_csv_per_scenario(trained: Path, tmp_path: Path) -> None:
     ckpt = trained / "runs" / "world_model_tiny" / "checkpoints" / "last.ckpt"
-    proc = subprocess.run(
-        [
-            ROLLOUT,
-            f"checkpoint={ckpt}",
-            "scenarios=[hard_braking,lane_change_left,snow_rural]",
-            "policy=constant",
-            "constant_action=[0.1,0.2]",
-            "steps=5",
-            "sampling_steps=1",
-            "context_frames=2",
-            "out=out",
-            "progress=false",
-            "prompt='night, fog'",
-        ],
+    proc = run_cli(
+        "worldsim-rollout",
+        f"checkpoint={ckpt}",
+        "scenarios=[hard_braking,lane_change_left,snow_rural]",
+        "policy=constant",
+        "constant_action=[0.1,0.2]",
+        "steps=5",
+        "sampling_steps=1",
+        "context_frames=2",
+        "out=out",
+        "progress=false",
+        "prompt='night, fog'",
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        check=True,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
     for name in ("hard_braking", "lane_change_left", "snow_rural"):
         folder = tmp_path / "out" / name
         assert read_video(folder / "rollout.mp4").shape == (6, 64, 112, 3)
@@ -52,13 +43,12 @@ def test_rollout_writes_video_sheet_and_csv_per_scenario(trained: Path, tmp_path
 
 def test_rollout_rejects_scripted_policy_without_script(trained: Path, tmp_path: Path) -> None:
     ckpt = trained / "runs" / "world_model_tiny" / "checkpoints" / "last.ckpt"
-    proc = subprocess.run(
-        [ROLLOUT, f"checkpoint={ckpt}", "scenarios=[snow_rural]", "policy=scripted"],
+    proc = run_cli(
+        "worldsim-rollout",
+        f"checkpoint={ckpt}",
+        "scenarios=[snow_rural]",
+        "policy=scripted",
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
     )
     assert proc.returncode == 2 and "snow_rural" in proc.stderr and "policy=random" in proc.stderr
 

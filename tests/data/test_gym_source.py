@@ -3,8 +3,6 @@ trained on the recorded raw actions (action dimension from the manifest)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -13,11 +11,11 @@ import pytest
 import torch
 
 import worldsim
-from tests.conftest import TINY, TRAIN
-from worldsim.data.sources.gym import GymSource, encode_actions
+from tests.cli_helpers import run_cli
+from tests.conftest import TINY
+from worldsim.data.action_codec import encode_actions
+from worldsim.data.sources.gym import GymSource
 from worldsim.data.store import EpisodeStore, write_store
-
-SCRIPT = str(Path(sys.executable).with_name("worldsim-data"))
 
 
 class DotEnv(gym.Env):
@@ -50,25 +48,19 @@ gym.register("worldsim-test/Dot-v0", entry_point=DotEnv, max_episode_steps=50)
 
 
 def test_records_worldsim_env_through_the_cli(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            SCRIPT,
-            "source=gym",
-            f"source.env_id={worldsim.PROCEDURAL_ENV_ID}",
-            "source.caption=procedural drive",
-            "episodes=2",
-            "frames=8",
-            "out=store",
-            "workers=1",
-            "progress=false",
-        ],
+    run_cli(
+        "worldsim-data",
+        "source=gym",
+        f"source.env_id={worldsim.PROCEDURAL_ENV_ID}",
+        "source.caption=procedural drive",
+        "episodes=2",
+        "frames=8",
+        "out=store",
+        "workers=1",
+        "progress=false",
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        check=True,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
     store = EpisodeStore(tmp_path / "store")
     key = store.keys()[0]
     assert store.action_space == {
@@ -107,28 +99,23 @@ def test_world_model_trains_on_three_dim_actions(trained: Path, tmp_path: Path) 
         workers=1,
         progress=False,
     )
-    proc = subprocess.run(
-        [
-            TRAIN,
-            f"paths.runs_dir={tmp_path / 'runs'}",
-            *TINY,
-            "experiment=world_model_tiny",
-            f"tokenizer_ckpt={trained / 'runs' / 'tokenizer_tiny' / 'checkpoints' / 'last.ckpt'}",
-            f"data.store={tmp_path / 'dots'}",
-            "data.generate=null",
-            "data.condition=actions",
-            "trainer.max_steps=3",
-            "trainer.val_check_interval=1000",
-            "callbacks.rollout=null",
-            "trainer.limit_val_batches=0",
-        ],
+    run_cli(
+        "worldsim-train",
+        f"paths.runs_dir={tmp_path / 'runs'}",
+        *TINY,
+        "experiment=world_model_tiny",
+        f"tokenizer_ckpt={trained / 'runs' / 'tokenizer_tiny' / 'checkpoints' / 'last.ckpt'}",
+        f"data.store={tmp_path / 'dots'}",
+        "data.generate=null",
+        "data.condition=actions",
+        "trainer.max_steps=3",
+        "trainer.val_check_interval=1000",
+        "callbacks.rollout=null",
+        "trainer.limit_val_batches=0",
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
         timeout=600,
-        check=False,
+        check=True,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
     model = worldsim.load_world_model(
         tmp_path / "runs" / "world_model_tiny" / "checkpoints" / "last.ckpt"
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 
 pytest.importorskip("nuscenes")
 
+from tests.cli_helpers import run_cli  # noqa: E402
 from tests.fixtures.nuscenes_fixture import (  # noqa: E402
     SPEED,
     STRAIGHT_S,
@@ -19,8 +19,6 @@ from tests.fixtures.nuscenes_fixture import (  # noqa: E402
 )
 from worldsim.data.sources.nuscenes import NuScenesSource  # noqa: E402
 from worldsim.data.store import EpisodeStore, write_store  # noqa: E402
-
-SCRIPT = str(Path(sys.executable).with_name("worldsim-data"))
 
 
 @pytest.fixture(scope="module")
@@ -70,26 +68,20 @@ def test_resampled_timeline_and_frames(fixture_root: Path) -> None:
 
 
 def test_store_through_the_cli_keeps_official_splits(fixture_root: Path, tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            SCRIPT,
-            "source=nuscenes",
-            f"source.root={fixture_root}",
-            "source.version=v1.0-mini",
-            "source.cameras=[CAM_FRONT]",
-            "out=store",
-            "height=48",
-            "width=80",
-            "workers=2",
-            "progress=false",
-        ],
+    run_cli(
+        "worldsim-data",
+        "source=nuscenes",
+        f"source.root={fixture_root}",
+        "source.version=v1.0-mini",
+        "source.cameras=[CAM_FRONT]",
+        "out=store",
+        "height=48",
+        "width=80",
+        "workers=2",
+        "progress=false",
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        check=True,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
     store = EpisodeStore(tmp_path / "store")
     assert store.keys("train") == ["scene-0061-CAM_FRONT"]
     assert store.keys("val") == ["scene-0103-CAM_FRONT"]
@@ -115,13 +107,12 @@ def test_missing_image_is_reported_not_written(tmp_path: Path) -> None:
 def test_wrong_root_names_the_expected_path(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "nowhere" / "v1.0-mini")):
         NuScenesSource(str(tmp_path / "nowhere")).keys()
-    proc = subprocess.run(
-        [SCRIPT, "source=nuscenes", f"source.root={tmp_path / 'nowhere'}", "out=store"],
+    proc = run_cli(
+        "worldsim-data",
+        "source=nuscenes",
+        f"source.root={tmp_path / 'nowhere'}",
+        "out=store",
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
     )
     assert proc.returncode == 2 and "v1.0-mini" in proc.stderr and "Traceback" not in proc.stderr
 

@@ -9,8 +9,8 @@ import pytest
 
 from worldsim.data.sources.procedural import ProceduralSource
 from worldsim.data.store import EpisodeStore
-from worldsim.data.video import psnr
 from worldsim.sim import EGO_STATE_FIELDS
+from worldsim.utils.psnr import psnr
 
 
 def test_mp4_round_trip_keeps_psnr_above_35db(procedural_store: Path) -> None:

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from worldsim.data.errors import StoreMismatchError
 from worldsim.data.resume import episode_damage, source_settings
 from worldsim.data.sources.procedural import ProceduralSource
 from worldsim.data.store import EpisodeStore, write_store
-
-DATA = str(Path(sys.executable).with_name("worldsim-data"))
 
 
 def _write(root: Path, **kwargs: object) -> object:
@@ -97,44 +92,3 @@ def test_settings_are_plain_json_without_the_episode_count() -> None:
     settings = source_settings(ProceduralSource(episodes=7, frames=5, seed=3))
     assert "episodes" not in settings and settings["frames"] == 5 and settings["seed"] == 3
     assert json.loads(json.dumps(settings)) == settings
-
-
-def test_cli_names_the_setting_and_extend_true_adds(tmp_path: Path) -> None:
-    root = tmp_path / "store"
-    base = [DATA, f"out={root}", "episodes=1", "frames=4", "workers=1", "progress=false"]
-    subprocess.run(base, check=True, capture_output=True, timeout=300)
-    refused = subprocess.run(
-        [*base, "episodes=2", "height=32", "width=56"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert refused.returncode == 2, refused.stderr
-    assert "height: the store has 64, this run 32" in refused.stderr
-    assert "Traceback" not in refused.stderr
-    grown = subprocess.run(
-        [*base, "episodes=2", "seed=4", "extend=true"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert grown.returncode == 0, grown.stderr
-    store = _verify_all(root)
-    assert len(store) == 2 and [s["seed"] for s in store.manifest["settings"]] == [0, 4]
-    frames = store.frames("procedural-000001")
-    assert frames.shape == (4, 64, 112, 3) and np.isfinite(frames).all()
-
-
-def test_cli_refuses_an_empty_out(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [DATA, "out=", "episodes=1", "frames=4", "progress=false"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 2 and "out='' is not a folder" in proc.stderr
-    assert list(tmp_path.iterdir()) == []

@@ -20,7 +20,7 @@ from worldsim.data.store import (
     write_episode,
     write_store,
 )
-from worldsim.data.video import psnr
+from worldsim.utils.psnr import psnr
 
 
 def _mtimes(root: Path) -> dict[str, int]:

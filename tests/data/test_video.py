@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from worldsim.data.errors import StoreReadError
-from worldsim.data.video import psnr, read_video, video_num_frames, write_video
+from worldsim.data.video import read_video, video_num_frames, write_video
+from worldsim.utils.psnr import psnr
 
 
 @pytest.fixture(scope="module")
@@ -112,13 +113,3 @@ def test_damaged_video_raises_naming_the_file(clip, tmp_path: Path, how: str) ->
 def test_missing_video_raises(tmp_path: Path) -> None:
     with pytest.raises(StoreReadError, match="does not exist"):
         read_video(tmp_path / "nope.mp4")
-
-
-def test_psnr() -> None:
-    a = np.zeros((4, 4), np.uint8)
-    assert psnr(a, a) == float("inf")
-    b = a.copy()
-    b[0, 0] = 255  # mse = 255^2 / 16
-    assert psnr(a, b) == pytest.approx(10 * np.log10(16))
-    with pytest.raises(ValueError, match="equal shapes"):
-        psnr(a, a[:2])

@@ -217,17 +217,35 @@ def test_a_checkpoint_retrained_at_the_same_path_is_loaded_afresh(
     import os
     import shutil
 
-    from worldsim.env.driving import _load_networks
+    from worldsim.env.learned import ModelCache
 
     runs = trained / "runs" / "world_model_tiny" / "checkpoints"
     path = tmp_path / "model.ckpt"
     shutil.copyfile(runs / "step0000003.ckpt", path)
-    first = _load_networks(str(path), "cpu", "float32")
-    assert _load_networks(str(path), "cpu", "float32") is first  # same file: shared networks
+    cache = ModelCache()
+    first = cache.get(str(path), "cpu", "float32")
+    assert cache.get(str(path), "cpu", "float32") is first  # same file: shared networks
     shutil.copyfile(runs / "last.ckpt", path)
     os.utime(path, ns=(1, 1))  # a new modification time marks a new version of the file
-    second = _load_networks(str(path), "cpu", "float32")
-    assert second is not first
+    second = cache.get(str(path), "cpu", "float32")
+    assert second is not first and len(cache) == 1  # the old version is dropped
     a = next(iter(first.dit.parameters()))
     b = next(iter(second.dit.parameters()))
     assert not bool((a == b).all())
+    env = make(str(path)).unwrapped  # no process-wide cache: gym.make reads the file now
+    assert bool((next(iter(env.core.model.dit.parameters())) == b).all())
+
+
+def test_envs_given_one_model_share_its_networks_not_its_state(checkpoint: str) -> None:
+    from worldsim.env.learned import load_model
+
+    model = load_model(checkpoint)
+    a, b = make(checkpoint, model=model).unwrapped, make(checkpoint, model=model).unwrapped
+    assert a.core.model.dit is model.dit and b.core.model.dit is model.dit
+    assert a.core.model is not b.core.model  # each env has its own rolling context
+    a.reset(seed=0)
+    b.reset(seed=0, options={"prompt": "night, snow"})
+    a.set_prompt(" fog ")
+    assert a.core.model.prompts == ("fog",) and b.core.model.prompts == ("night, snow",)
+    *_, info = a.step(np.zeros(2, np.float32))
+    assert info["prompt"] == "fog"

@@ -143,3 +143,21 @@ def test_bad_input_gives_one_clear_line(tmp_path: Path) -> None:
     assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_eval(tmp_path, f"checkpoint={tmp_path / 'missing.ckpt'}", "suite=bogus", check=False)
     assert proc.returncode == 2 and "suite='bogus' is unknown" in proc.stderr
+
+
+def test_defaults_are_defined_once_by_the_dataclasses() -> None:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from worldsim.eval.config import EvalConfig, store_defaults
+    from worldsim.paths import config_dir
+
+    assert set(OmegaConf.load(config_dir() / "eval.yaml")) == {"defaults", "hydra"}
+    store_defaults()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(config_name="eval", overrides=["procedural.starts=5"])
+    values = OmegaConf.to_container(cfg)
+    expected = EvalConfig().to_dict()
+    expected["procedural"]["starts"] = 5
+    assert values == expected
+    assert EvalConfig.from_dict(values).procedural.starts == 5

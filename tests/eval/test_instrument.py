@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from worldsim.eval.ground_truth import make_start, roll_future
 from worldsim.eval.intervals import bootstrap_interval, mean_with_interval
 from worldsim.eval.metrics import changed_pixel_psnr, psnr_frames
 from worldsim.eval.pixel_motion import horizontal_shift, image_change, pixel_motion
-from worldsim.eval.procedural import make_start, roll_future
 from worldsim.eval.quality import RolloutSet, action_following, counterfactual
 
 
@@ -39,9 +39,9 @@ def test_action_following_on_hand_made_rollouts() -> None:
     motion = np.stack([np.full((4, 2), v, np.float32) for v in (-1.0, 0.0, 1.0)])
     groups = np.zeros(3, dtype=int)
     follows = RolloutSet(truth[:, 0], truth.copy(), truth, motion, groups)
-    assert action_following(follows, 4)["score"]["mean"] == 1.0
+    assert action_following(follows, 4).score["mean"] == 1.0
     ignores = RolloutSet(truth[:, 0], truth[[0, 0, 0]], truth, motion, groups)
-    assert action_following(ignores, 4)["score"]["mean"] < 0.5
+    assert action_following(ignores, 4).score["mean"] < 0.5
 
 
 def test_bootstrap_interval_brackets_the_mean_and_shrinks_with_agreement() -> None:
@@ -67,5 +67,5 @@ def test_pixel_measure_orders_true_counterfactuals() -> None:
     steer = [[5 * i, 5 * i + 1, 5 * i + 2] for i in range(contexts)]
     speed = [[5 * i + 3, 5 * i + 4] for i in range(contexts)]
     result = counterfactual({"steer": steer, "speed": speed}, estimates, motion, 10)
-    assert result["steer_order_accuracy"] == 1.0
-    assert result["speed_order_accuracy"] == 1.0
+    assert result.steer_order_accuracy == 1.0
+    assert result.speed_order_accuracy == 1.0

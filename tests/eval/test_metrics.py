@@ -114,8 +114,8 @@ def test_counterfactual_ranking() -> None:
     est = motion.copy()
     est[2, :, 1] = 0.5  # "right" estimated as the strongest left turn: wrong order
     out = counterfactual({"steer": [[0, 1, 2]], "speed": [[3, 4]]}, est, motion, 4)
-    assert out["steer_order_accuracy"] == 0.0 and out["speed_order_accuracy"] == 1.0
-    assert out["steer_pair_accuracy"] == 0.0  # "right" above "left"
+    assert out.steer_order_accuracy == 0.0 and out.speed_order_accuracy == 1.0
+    assert out.steer_pair_accuracy == 0.0  # "right" above "left"
     est[2, :, 1] = -0.5  # now the right order
     out = counterfactual({"steer": [[0, 1, 2]], "speed": [[3, 4]]}, est, motion, 4)
-    assert out["steer_pair_accuracy"] == 1.0
+    assert out.steer_pair_accuracy == 1.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worldsim.eval.procedural import MANEUVERS, make_start, roll_future, switched_conditions
+from worldsim.eval.ground_truth import MANEUVERS, make_start, roll_future, switched_conditions
 
 
 @pytest.fixture(scope="module")

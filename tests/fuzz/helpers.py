@@ -3,17 +3,14 @@ the end-of-run hook share one module).
 
 Property: a bad input ends with an error raised by worldsim's own code (not from inside torch,
 numpy, av, hydra or gymnasium), whose message names the bad value or file; or, for a CLI, with
-a one-line message and no traceback. Every case is counted; with ``WORLDSIM_FUZZ_TALLY=<file>``
-the counts are written there as JSON at the end of the run (``docs/reliability.md``).
+a one-line message and no traceback (the CLIs run through ``tests.cli_helpers.run_cli``).
+Every case is counted; with ``WORLDSIM_FUZZ_TALLY=<file>`` the counts are written there as JSON
+at the end of the run (``docs/reliability.md``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import sys
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -65,22 +62,6 @@ def accepted(group: str) -> None:
 
 def count(name: str, n: int = 1) -> None:
     TALLY[name] += n
-
-
-def run_cli(main: Callable[[], None], *args: str) -> tuple[int, str, str]:
-    """Run a worldsim CLI in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["worldsim", *args]
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    return code, out.getvalue(), err.getvalue()
 
 
 def assert_clear_cli(group: str, code: int, err: str, *names: str) -> None:

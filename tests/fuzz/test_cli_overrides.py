@@ -13,7 +13,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz.helpers import assert_clear_cli, run_cli
+from tests.cli_helpers import run_cli
+from tests.fuzz.helpers import assert_clear_cli
 from worldsim.cli import data, eval, export, rollout, train
 
 

@@ -61,14 +61,27 @@ def learned_env():
     env.close()
 
 
-def _step(group: str, env: gym.Env, action: object) -> None:
+def _step_or_clear_error(
+    group: str, env: gym.Env | gym.vector.VectorEnv, action: object, shape: tuple[int, ...]
+) -> tuple | None:
+    """``env.step(action)``; None after a clear worldsim error. An accepted action must have
+    been finite, of ``shape``."""
     try:
-        obs, reward, terminated, truncated, info = env.step(action)
+        result = env.step(action)
     except Exception as exc:
         assert_clear_error(group, exc, "action")
-        return
+        return None
     arr = np.asarray(action, dtype=np.float64)
-    assert arr.shape == (2,) and np.isfinite(arr).all(), f"accepted {action!r}"
+    assert arr.shape == shape and np.isfinite(arr).all(), f"accepted {action!r}"
+    return result
+
+
+def _step(group: str, env: gym.Env, action: object) -> None:
+    result = _step_or_clear_error(group, env, action, (2,))
+    if result is None:
+        return
+    obs, reward, terminated, truncated, info = result
+    arr = np.asarray(action, dtype=np.float64)
     assert env.observation_space.contains(obs) and np.isfinite(reward)
     assert info["action_clipped"] == bool((np.abs(arr) > 1).any())
     accepted(group)
@@ -113,15 +126,8 @@ def test_learned_env_reset_options(learned_env, options) -> None:
 @settings(max_examples=30)
 @given(actions=BAD_ACTIONS)
 def test_learned_vector_env_actions(actions) -> None:
-    env = _vector_env()
-    try:
-        env.step(actions)
-    except Exception as exc:
-        assert_clear_error("env.actions", exc, "action")
-        return
-    arr = np.asarray(actions, dtype=np.float64)
-    assert arr.shape == (2, 2) and np.isfinite(arr).all(), f"accepted {actions!r}"
-    accepted("env.actions")
+    if _step_or_clear_error("env.actions", _vector_env(), actions, (2, 2)) is not None:
+        accepted("env.actions")
 
 
 _VECTOR: list[gym.vector.VectorEnv] = []

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from tests.fuzz.helpers import assert_clear_cli, assert_clear_error, count, run_cli
+from tests.cli_helpers import run_cli
+from tests.fuzz.helpers import assert_clear_cli, assert_clear_error, count
 from worldsim.cli import eval, rollout, train
 from worldsim.data.latents import build_latent_cache, default_latents_dir
 from worldsim.data.sources.procedural import ProceduralSource

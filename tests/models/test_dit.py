@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
-from worldsim.models.dit import DiTConfig, VideoDiT
+from worldsim.models.dit import DiTConfig, FrameConditioning, VideoDiT
 
 B, T, L_TEXT = 2, 7, 5
 
@@ -36,23 +38,25 @@ def randomized(model: VideoDiT, seed: int = 0) -> VideoDiT:
     return model
 
 
-def inputs(seed: int = 0, frames: int = T) -> dict[str, torch.Tensor]:
+def inputs(seed: int = 0, frames: int = T) -> tuple[torch.Tensor, FrameConditioning]:
+    """Random latents ``(B, T, C, h, w)`` and the conditioning of a clip of ``frames``."""
     g = torch.Generator().manual_seed(seed)
-    return dict(
-        latents_BTCHW=torch.randn(B, frames, 4, 8, 14, generator=g),
-        t_BT=torch.rand(B, frames, generator=g),
-        motion_BT2=torch.randn(B, frames, 2, generator=g),
-        motion_valid_BT=torch.ones(B, frames, dtype=torch.bool),
-        text_BLD=torch.randn(B, L_TEXT, 32, generator=g),
-        text_mask_BL=torch.tensor([[True] * L_TEXT, [True, True, False, False, False]]),
-        text_pooled_BD=torch.randn(B, 32, generator=g),
+    latents_BTCHW = torch.randn(B, frames, 4, 8, 14, generator=g)
+    cond = FrameConditioning(
+        levels=torch.rand(B, frames, generator=g),
+        motion=torch.randn(B, frames, 2, generator=g),
+        motion_valid=torch.ones(B, frames, dtype=torch.bool),
+        text_tokens=torch.randn(B, L_TEXT, 32, generator=g),
+        text_mask=torch.tensor([[True] * L_TEXT, [True, True, False, False, False]]),
+        text_pooled=torch.randn(B, 32, generator=g),
     )
+    return latents_BTCHW, cond
 
 
 def test_output_shape_and_fresh_model_outputs_zeros() -> None:
     torch.manual_seed(0)
     model = VideoDiT(tiny_config())
-    out = model(**inputs())
+    out = model(*inputs())
     assert out.shape == (B, T, 4, 8, 14)
     assert torch.count_nonzero(out) == 0
 
@@ -60,15 +64,14 @@ def test_output_shape_and_fresh_model_outputs_zeros() -> None:
 def test_causality_future_frames_do_not_affect_the_past() -> None:
     torch.manual_seed(0)
     model = randomized(VideoDiT(tiny_config()))
-    base = inputs()
-    out = model(**base)
+    latents, cond = inputs()
+    out = model(latents, cond)
     for k in (1, 3, 6):
-        changed = dict(base)
-        changed["latents_BTCHW"] = base["latents_BTCHW"].clone()
-        changed["latents_BTCHW"][:, k] += 1.0
-        changed["motion_BT2"] = base["motion_BT2"].clone()
-        changed["motion_BT2"][:, k] += 1.0
-        out2 = model(**changed)
+        changed_latents = latents.clone()
+        changed_latents[:, k] += 1.0
+        changed_motion = cond.motion.clone()
+        changed_motion[:, k] += 1.0
+        out2 = model(changed_latents, replace(cond, motion=changed_motion))
         torch.testing.assert_close(out2[:, :k], out[:, :k], rtol=0, atol=0)
         assert (out2[:, k] - out[:, k]).abs().max() > 1e-3
 
@@ -76,59 +79,84 @@ def test_causality_future_frames_do_not_affect_the_past() -> None:
 def test_cached_streaming_equals_full_forward() -> None:
     torch.manual_seed(0)
     model = randomized(VideoDiT(tiny_config()))
-    x = inputs(frames=10)  # longer than the context window of 4
-    full = model(**x)
+    latents, cond = inputs(frames=10)  # longer than the context window of 4
+    full = model(latents, cond)
     cache = model.new_cache()
     outs = []
     for i in range(10):
         outs.append(
-            model.forward_step(
-                x["latents_BTCHW"][:, i],
-                x["t_BT"][:, i],
-                x["motion_BT2"][:, i],
-                x["motion_valid_BT"][:, i],
-                x["text_BLD"],
-                x["text_mask_BL"],
-                x["text_pooled_BD"],
-                cache,
-                position=i,
-                commit=True,
-            )
+            model.forward_step(latents[:, i], cond.frame(i), cache, position=i, commit=True)
         )
         assert cache.length == min(i + 1, 3)
     torch.testing.assert_close(torch.stack(outs, 1), full, rtol=1e-4, atol=1e-5)
 
 
+def test_previous_frame_input_streams_like_the_full_forward() -> None:
+    torch.manual_seed(0)
+    model = randomized(VideoDiT(tiny_config(prev_frame_input=True)))
+    latents, cond = inputs(frames=6)
+    cond = replace(cond, prev_latents=torch.randn(latents.shape))
+    full = model(latents, cond)
+    cache = model.new_cache()
+    outs = [model.forward_step(latents[:, i], cond.frame(i), cache, i, True) for i in range(6)]
+    torch.testing.assert_close(torch.stack(outs, 1), full, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        model(latents, FrameConditioning.stack([cond.frame(i) for i in range(6)])),
+        full,
+        rtol=0,
+        atol=0,
+    )
+    with pytest.raises(ValueError, match="prev_latents"):
+        model(latents, replace(cond, prev_latents=None))
+
+
 def test_cache_memory_is_bounded() -> None:
     model = randomized(VideoDiT(tiny_config()))
-    x = inputs(frames=1)
+    latents, cond = inputs(frames=1)
     cache = model.new_cache()
     sizes = []
     for i in range(40):
-        model.forward_step(
-            x["latents_BTCHW"][:, 0],
-            x["t_BT"][:, 0],
-            x["motion_BT2"][:, 0],
-            x["motion_valid_BT"][:, 0],
-            x["text_BLD"],
-            x["text_mask_BL"],
-            x["text_pooled_BD"],
-            cache,
-            position=i,
-            commit=True,
-        )
+        model.forward_step(latents[:, 0], cond.frame(0), cache, position=i, commit=True)
         sizes.append(cache.nbytes())
     assert sizes[-1] == sizes[3] == max(sizes)
 
 
+def first_row(x: torch.Tensor) -> torch.Tensor:
+    """Row 0 of ``x`` repeated over the batch."""
+    return x[:1].expand(B, *x.shape[1:])
+
+
+def test_cache_rows_snapshot_and_restore() -> None:
+    # Row 1 restored from a snapshot of row 0 continues exactly like row 0; and a row restored
+    # from its own snapshot after more frames is back where it was.
+    model = randomized(VideoDiT(tiny_config()))
+    latents, cond = inputs(frames=5)
+    text = {k: first_row(getattr(cond, k)) for k in ("text_tokens", "text_mask", "text_pooled")}
+    cond = replace(cond, **text)
+    cache = model.new_cache()
+    with pytest.raises(RuntimeError, match="empty"):
+        cache.snapshot_rows(torch.tensor([0]))
+    for i in range(3):  # different histories in the two rows
+        model.forward_step(latents[:, i], cond.frame(i), cache, position=i, commit=True)
+    snapshot = cache.snapshot_rows(torch.tensor([0]))
+    cache.restore_rows(torch.tensor([1]), snapshot)
+    frame = cond.frame(3)
+    frame = replace(frame, levels=first_row(frame.levels), motion=first_row(frame.motion))
+    out = model.forward_step(first_row(latents[:, 3]), frame, cache, position=3, commit=True)
+    torch.testing.assert_close(out[1], out[0])
+    model.forward_step(latents[:, 4], cond.frame(4), cache, position=4, commit=True)
+    cache.restore_rows(torch.tensor([0]), snapshot)
+    again = model.forward_step(first_row(latents[:, 3]), frame, cache, position=3)
+    torch.testing.assert_close(again[0], out[0], rtol=0, atol=0)
+
+
 def test_text_padding_is_ignored() -> None:
     model = randomized(VideoDiT(tiny_config()))
-    x = inputs()
-    out = model(**x)
-    padded = dict(x)
-    padded["text_BLD"] = x["text_BLD"].clone()
-    padded["text_BLD"][1, 2:] = 100.0  # masked positions of row 1
-    torch.testing.assert_close(model(**padded), out)
+    latents, cond = inputs()
+    out = model(latents, cond)
+    text_BLD = cond.text_tokens.clone()
+    text_BLD[1, 2:] = 100.0  # masked positions of row 1
+    torch.testing.assert_close(model(latents, replace(cond, text_tokens=text_BLD)), out)
 
 
 def test_bad_configs_and_shapes_name_the_problem() -> None:
@@ -137,10 +165,9 @@ def test_bad_configs_and_shapes_name_the_problem() -> None:
     with pytest.raises(ValueError, match="heads"):
         tiny_config(dim=60, heads=8)
     model = VideoDiT(tiny_config())
-    x = inputs()
-    x["latents_BTCHW"] = torch.zeros(B, T, 4, 16, 14)
+    _, cond = inputs()
     with pytest.raises(ValueError, match=r"\(4, 16, 14\).*\(4, 8, 14\)"):
-        model(**x)
+        model(torch.zeros(B, T, 4, 16, 14), cond)
 
 
 @pytest.mark.slow
@@ -150,9 +177,7 @@ def test_tiny_model_overfits_one_clip() -> None:
     from worldsim.diffusion.flow import FlowConfig, add_noise, flow_loss, sample_forcing_levels
 
     model = VideoDiT(tiny_config(depth=2, dim=64, context_window=4))
-    x = inputs(frames=4)
-    x0 = x.pop("latents_BTCHW")
-    x.pop("t_BT")
+    x0, cond = inputs(frames=4)
     cfg = FlowConfig(context_prob=0.0)
     g = torch.Generator().manual_seed(0)
     probe = [
@@ -163,7 +188,8 @@ def test_tiny_model_overfits_one_clip() -> None:
     def probe_loss() -> float:
         with torch.no_grad():
             return sum(
-                flow_loss(model(add_noise(x0, n, t), t, **x), n - x0, m).item() for t, m, n in probe
+                flow_loss(model(add_noise(x0, n, t), replace(cond, levels=t)), n - x0, m).item()
+                for t, m, n in probe
             ) / len(probe)
 
     before = probe_loss()
@@ -171,7 +197,7 @@ def test_tiny_model_overfits_one_clip() -> None:
     for _ in range(400):
         t, mask = sample_forcing_levels(B, 4, cfg, g)
         noise = torch.randn(x0.shape, generator=g)
-        loss = flow_loss(model(add_noise(x0, noise, t), t, **x), noise - x0, mask)
+        loss = flow_loss(model(add_noise(x0, noise, t), replace(cond, levels=t)), noise - x0, mask)
         opt.zero_grad()
         loss.backward()
         opt.step()

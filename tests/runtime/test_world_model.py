@@ -12,7 +12,7 @@ from worldsim.models.dit import DiTConfig, VideoDiT
 from worldsim.models.patch_tokenizer import PatchTokenizer, PatchTokenizerConfig
 from worldsim.models.text import ByteTextEncoder, TextEncoderConfig
 from worldsim.models.tokenizer import FrameTokenizer, TokenizerConfig
-from worldsim.runtime.world_model import SamplingConfig, WorldModel
+from worldsim.runtime.world_model import SamplingConfig, WorldModel, WorldModelParts
 
 H, W = 32, 56
 
@@ -45,17 +45,16 @@ def tiny_world_model(
     )
     randomized(dit)
     values = {"steps": 2, "context_noise": 0.1, **sampling}
-    return WorldModel(
+    parts = WorldModelParts(
         tokenizer,
         dit,
         text,
         motion_mean=[10.0, 0.0],
         motion_std=[5.0, 0.2],
         dt=0.1,
-        sampling=SamplingConfig(**values),
-        use_cache=use_cache,
         prediction="x0_residual" if residual else "velocity",
     )
+    return WorldModel.from_parts(parts, SamplingConfig(**values), use_cache=use_cache)
 
 
 def context(batch: int = 2, frames: int = 2, seed: int = 0) -> np.ndarray:
@@ -169,3 +168,40 @@ def test_bad_inputs_raise_clear_errors() -> None:
         model.step(np.zeros(2))
     with pytest.raises(ValueError, match="3 prompts for a batch of 2"):
         model.reset(context(), ["a", "b", "c"])
+
+
+def test_sampling_config_lives_next_to_the_samplers() -> None:
+    from worldsim import runtime
+    from worldsim.diffusion import samplers
+
+    assert SamplingConfig is samplers.SamplingConfig is runtime.SamplingConfig
+
+
+def test_with_sampling_keeps_every_runtime_setting() -> None:
+    model = tiny_world_model(use_cache=False, residual=True)
+    model.metadata["checkpoint"] = "x"
+    other = model.with_sampling(steps=3, guidance_text=2.0)
+    assert (other.sampling.steps, other.sampling.guidance_text) == (3, 2.0)
+    assert other.sampling.context_noise == model.sampling.context_noise
+    assert (other.use_cache, other.prediction, other.dtype) == (False, "x0_residual", model.dtype)
+    assert other.device == model.device and other.metadata == model.metadata
+    assert other.parts.dit is model.dit and other.parts.motion_std == model.parts.motion_std
+    assert other.dt == model.dt and other.cache is None
+    with pytest.raises(ValueError, match="unknown sampling settings"):
+        model.with_sampling(stepz=3)
+
+
+@pytest.mark.parametrize("guidance_text", [1.0, 2.0])
+def test_row_state_round_trip_restores_a_row_exactly(guidance_text: float) -> None:
+    model = tiny_world_model(residual=True, warp=True, guidance_text=guidance_text)
+    with pytest.raises(RuntimeError, match="reset"):
+        model.row_state(0)
+    model.reset(context(), ["day", "night"], generator=torch.Generator().manual_seed(0))
+    motion = np.array([[10.0, 0.2], [8.0, -0.1]], np.float32)
+    state = model.row_state(0)
+    first = model.step(motion, generator=torch.Generator().manual_seed(1))
+    model.step(motion, prompts=["snow", "night"], generator=torch.Generator().manual_seed(2))
+    model.load_row_state(0, state)
+    assert model.prompts == ("day", "night") and int(model.position_B[0]) == 2
+    again = model.step(motion, generator=torch.Generator().manual_seed(1))
+    np.testing.assert_array_equal(again[0], first[0])

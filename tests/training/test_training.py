@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import importlib.util
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
+import lightning as L
 import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig, OmegaConf
 
 import worldsim
 from tests.conftest import TINY, TRAIN, train
 from worldsim.cli.train import TASKS
+from worldsim.data.episode import EGO_MOTION_FIELDS
 from worldsim.paths import config_dir
 
 GROUPS = [
@@ -39,6 +45,33 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
 
 
+def _same(got: Any, want: Any) -> bool:
+    if isinstance(got, tuple):
+        got = list(got)
+    if isinstance(got, str) and isinstance(want, str) and os.sep in want:  # a path
+        return os.path.abspath(got) == os.path.abspath(want)
+    return got == want
+
+
+def assert_built_from(obj: Any, node: DictConfig) -> None:
+    """``obj`` is of the class ``node`` targets and holds its settings: every one for a
+    dataclass config, the plain-valued ones it exposes under the same name otherwise."""
+    values = OmegaConf.to_container(node, resolve=True)
+    assert isinstance(values, dict)
+    assert type(obj) is get_class(values.pop("_target_")), (type(obj), node)
+    for key, want in values.items():
+        exposed = hasattr(obj, key) and isinstance(
+            getattr(obj, key), (bool, int, float, str, tuple, list)
+        )
+        if dataclasses.is_dataclass(obj) or exposed:
+            assert _same(getattr(obj, key), want), (
+                type(obj).__name__,
+                key,
+                getattr(obj, key),
+                want,
+            )
+
+
 @pytest.mark.parametrize("group", GROUPS)
 def test_every_config_group_composes_and_instantiates(group: str) -> None:
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
@@ -51,22 +84,35 @@ def test_every_config_group_composes_and_instantiates(group: str) -> None:
                     "model.latent_width=28",
                     "model.text_dim=32",
                 ]
+            if group == "text" and option == "hf":
+                overrides.append("text.name_or_path=some/model")  # the config only, no download
             cfg = compose(config_name="train", overrides=overrides)
             node = cfg[group]
-            if group == "text" and option == "hf":
-                continue  # needs a model name or path; covered by the text tests
             if group == "trainer" and option == "gpu" and not torch.cuda.is_available():
                 continue
             if group in ("callbacks", "logger"):
+                base = L.Callback if group == "callbacks" else Logger
                 for name, sub in node.items():
                     if name == "wandb" and importlib.util.find_spec("wandb") is None:
                         continue  # optional logger
-                    assert instantiate(sub) is not None
+                    built = instantiate(sub)
+                    assert isinstance(built, base), (option, name, built)
+                    assert_built_from(built, sub)
             elif group == "optimizer":
-                opt = instantiate(node)([torch.nn.Parameter(torch.zeros(1))])
+                param = torch.nn.Parameter(torch.zeros(1))
+                opt = instantiate(node)([param])
                 assert isinstance(opt, torch.optim.Optimizer)
+                assert opt.param_groups[0]["params"] == [param]
+                assert opt.defaults["lr"] == node.lr
+            elif group == "trainer":
+                trainer = instantiate(node)
+                assert isinstance(trainer, L.Trainer)
+                assert trainer.max_steps == node.max_steps and trainer.num_devices == node.devices
+                assert_built_from(trainer, node)
             else:
-                assert instantiate(node) is not None
+                built = instantiate(node)
+                assert dataclasses.is_dataclass(built), (option, built)
+                assert_built_from(built, node)
 
 
 def test_experiments_compose() -> None:
@@ -74,7 +120,9 @@ def test_experiments_compose() -> None:
         for path in (config_dir() / "experiment").glob("*.yaml"):
             cfg = compose(config_name="train", overrides=[f"experiment={path.stem}"])
             assert cfg.task in TASKS
-            assert cfg.model.action_dim == cfg.data.action_dim
+            # ego-motion data: speed and yaw rate, the fields every source records
+            assert cfg.data.get("condition", "ego_motion") == "ego_motion", path.stem
+            assert cfg.data.action_dim == len(EGO_MOTION_FIELDS), path.stem
 
 
 def test_debug_tiny_wins_over_the_preset_and_loses_to_the_command_line() -> None:

@@ -67,8 +67,9 @@ def out_dir(value: Any, name: str = "out") -> Path:
 
 def check_config(cfg: DictConfig, config_name: str, hints: dict[str, Any]) -> None:
     """Refuse values of the wrong kind before anything runs, naming each one: a value whose
-    YAML default in ``<config_name>.yaml`` is an int/number/bool/string must stay one, and the
-    fields of every ``_target_`` dataclass must fit its type hints."""
+    default (``<config_name>.yaml`` or a ConfigStore node its defaults list names, see
+    ``declared_defaults``) is an int/number/bool/string must stay one, and the fields of every
+    ``_target_`` dataclass must fit its type hints."""
     from hydra.utils import get_class
     from omegaconf import OmegaConf
 
@@ -78,7 +79,7 @@ def check_config(cfg: DictConfig, config_name: str, hints: dict[str, Any]) -> No
         values = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     except Exception as exc:  # a broken interpolation in an override
         raise UserError(f"the config cannot be resolved: {exc}") from exc
-    defaults = OmegaConf.to_container(OmegaConf.load(config_dir() / f"{config_name}.yaml"))
+    defaults = declared_defaults(config_name)
     problems: list[str] = []
 
     def against_defaults(default: Any, value: Any, path: str) -> None:
@@ -122,6 +123,21 @@ def check_config(cfg: DictConfig, config_name: str, hints: dict[str, Any]) -> No
     targets(values, "")
     if problems:
         raise UserError("; ".join(problems[:5]))
+
+
+def declared_defaults(config_name: str) -> Any:
+    """``<config_name>.yaml`` over the ConfigStore nodes its defaults list names (e.g. eval's)."""
+    from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    own = OmegaConf.load(config_dir() / f"{config_name}.yaml")
+    repo = ConfigStore.instance().repo
+    stored = [
+        repo[f"{entry}.yaml"].node
+        for entry in own.get("defaults") or []
+        if isinstance(entry, str) and f"{entry}.yaml" in repo
+    ]
+    return OmegaConf.to_container(OmegaConf.merge(*stored, own) if stored else own)
 
 
 def _out_of_range(value: Any, lo: float | None, hi: float | None) -> bool:

@@ -44,7 +44,7 @@ def make_policy(spec: str, constant: list[float], rng: np.random.Generator) -> P
 
 
 def task(cfg: DictConfig) -> None:
-    from worldsim.env.driving import DrivingWorldVectorEnv
+    from worldsim.env.learned import DrivingWorldVectorEnv, ModelCache
     from worldsim.env.scenarios import ScenarioError, load_scenario
     from worldsim.runtime.checkpoint import CheckpointError
 
@@ -74,11 +74,13 @@ def task(cfg: DictConfig) -> None:
     out = out_dir(cfg.out)
     torch_placement(cfg.device, cfg.dtype)
     written: list[Path] = []
+    models = ModelCache()  # the groups share one set of networks
+    checkpoint = None if cfg.checkpoint is None else str(cfg.checkpoint)
     for (mode, ctx_frames), members in groups.items():
         try:
             env = DrivingWorldVectorEnv(
                 num_envs=len(members),
-                checkpoint=None if cfg.checkpoint is None else str(cfg.checkpoint),
+                checkpoint=checkpoint,
                 scenario=[names[i] for i in members],
                 action_mode=mode,
                 sampling_steps=cfg.sampling_steps,
@@ -87,6 +89,7 @@ def task(cfg: DictConfig) -> None:
                 device=str(cfg.device),
                 dtype=str(cfg.dtype),
                 render_mode="rgb_array",
+                model=models.get(checkpoint, str(cfg.device), str(cfg.dtype)),
             )
         except (CheckpointError, ValueError) as exc:
             raise UserError(str(exc)) from exc
@@ -161,7 +164,7 @@ def run_group(
             writer = csv.DictWriter(fh, fieldnames=list(rows[i][0]) if rows[i] else ["step"])
             writer.writeheader()
             writer.writerows(rows[i])
-        (folder / "prompt.txt").write_text(env.core.prompts[i] + "\n")
+        (folder / "prompt.txt").write_text(env.core.prompt(i) + "\n")
         written += [folder / "rollout.mp4", folder / "contact_sheet.png", folder / "steps.csv"]
     return written
 

@@ -179,7 +179,7 @@ def build_world_model_stage(cfg: DictConfig, store: Any) -> tuple[Any, Any]:
     text = build_text_encoder(instantiate(cfg.text, "text"))
     condition = str(cfg.data.get("condition", "ego_motion"))
     if condition == "actions":
-        from worldsim.data.sources.gym import action_dim
+        from worldsim.data.action_codec import action_dim
 
         if store.action_space is None:
             raise UserError(

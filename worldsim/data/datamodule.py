@@ -9,6 +9,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from worldsim.data.action_codec import encode_actions
 from worldsim.data.clips import ClipDataset
 from worldsim.data.labels import ConditionLabels
 from worldsim.data.store import EpisodeStore
@@ -44,8 +45,6 @@ class ConditionedClips(Dataset):
             item["cond"] = item["ego_motion_norm"]
             item["cond_raw"] = item["ego_motion"]
             return item
-        from worldsim.data.sources.gym import encode_actions
-
         if self._store is None:
             self._store = EpisodeStore(self.store_root)
         start = int(item["start"])

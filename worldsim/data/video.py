@@ -184,13 +184,3 @@ def video_num_frames(path: str | os.PathLike[str], *, fix: str = DEFAULT_FIX) ->
         raise StoreReadError(
             f"cannot read video {path_str}: {type(exc).__name__}: {exc}; {fix}"
         ) from exc
-
-
-def psnr(a: np.ndarray, b: np.ndarray, max_value: float = 255.0) -> float:
-    """Peak signal-to-noise ratio in dB between two same-shape arrays (inf when equal)."""
-    if a.shape != b.shape:
-        raise ValueError(f"psnr needs equal shapes, got {a.shape} and {b.shape}")
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    if mse == 0.0:
-        return float("inf")
-    return float(10.0 * np.log10(max_value**2 / mse))

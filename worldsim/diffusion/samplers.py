@@ -1,11 +1,15 @@
 """Stateless ODE samplers for rectified flow. A sampler takes a velocity function, the noise to
-start from and a decreasing schedule of noise levels; every random draw takes a generator."""
+start from and a decreasing schedule of noise levels; every random draw takes a generator.
+``SamplingConfig`` holds the run-time sampling settings (sampler, steps, shift, guidance)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
+
+from worldsim.diffusion.guidance import GuidanceScales
 
 VelocityFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Callback = Callable[[int, torch.Tensor, torch.Tensor], None]
@@ -80,6 +84,30 @@ SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {"euler": sample_euler, "heun
 
 
 def get_sampler(name: str) -> Callable[..., torch.Tensor]:
+    """The sampler called ``name`` (a key of ``SAMPLERS``)."""
     if name not in SAMPLERS:
         raise ValueError(f"sampler={name!r} is unknown; choose one of {sorted(SAMPLERS)}")
     return SAMPLERS[name]
+
+
+@dataclass
+class SamplingConfig:
+    """How frames are sampled at run time."""
+
+    steps: int = 8
+    sampler: str = "euler"
+    shift: float = 1.0
+    context_noise: float = 0.05  # noise level given to past frames before they are cached
+    guidance_text: float = 1.0
+    guidance_action: float = 1.0
+
+    def __post_init__(self) -> None:
+        get_sampler(self.sampler)
+        make_schedule(self.steps, self.shift)
+        if not 0.0 <= self.context_noise < 1.0:
+            raise ValueError(f"context_noise={self.context_noise} must lie in [0, 1)")
+
+    @property
+    def scales(self) -> GuidanceScales:
+        """The classifier-free guidance scales of the text and action conditions."""
+        return GuidanceScales(text=self.guidance_text, action=self.guidance_action)

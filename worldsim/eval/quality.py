@@ -1,5 +1,4 @@
-"""Quality metrics of a batch of rollouts against their true futures: fidelity with baselines,
-IDM action adherence, condition-classifier text adherence and Fréchet distance."""
+"""Quality metrics of rollouts against their true futures: fidelity, adherence and drift."""
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from worldsim.eval.intervals import mean_with_interval
 from worldsim.eval.metrics import (
@@ -21,6 +21,16 @@ from worldsim.eval.metrics import (
     repeat_last_frame,
     ssim_frames,
     stat_bounds,
+)
+from worldsim.eval.results import (
+    ActionErrors,
+    ActionFollowingResult,
+    AdherenceResult,
+    ClassifierAccuracy,
+    CounterfactualScores,
+    DriftBucket,
+    DriftResult,
+    FidelityResult,
 )
 from worldsim.runtime.world_model import WorldModel
 
@@ -40,6 +50,7 @@ class RolloutSet:
 
     @property
     def groups(self) -> np.ndarray:
+        """The group id of every row."""
         if self.group_R is None:
             return np.arange(len(self.truth_RNHWC))
         return np.asarray(self.group_R)
@@ -48,6 +59,11 @@ class RolloutSet:
 def per_group(values_R: np.ndarray, group_R: np.ndarray) -> np.ndarray:
     """Mean of the rows of each group (NaNs ignored), in the order of the sorted group ids."""
     return np.array([np.nanmean(values_R[group_R == g]) for g in np.unique(group_R)])
+
+
+def progress_bar(total: int, desc: str, enabled: bool) -> Any:
+    """A tqdm bar counting generated frames (disabled with ``progress=false``)."""
+    return tqdm(total=total, desc=desc, unit="frame", disable=not enabled, leave=False)
 
 
 def generate(
@@ -60,8 +76,8 @@ def generate(
     switch: tuple[int, Sequence[str]] | None = None,
     progress: Any = None,
 ) -> np.ndarray:
-    """Roll every row out under its motions; ``switch=(step, prompts)`` changes the prompts
-    before generating frame ``step``. Returns uint8 ``(R, N, H, W, 3)``."""
+    """Roll every row out under its motions into uint8 ``(R, N, H, W, 3)``."""
+    # switch=(step, prompts) changes the prompts before generating frame ``step``
     rows, steps = motion_RN2.shape[:2]
     model.reset(context_RTHWC, list(prompts), past_motion_RT2, generator)
     out = np.empty((rows, steps, *model.resolution, 3), dtype=np.uint8)
@@ -84,7 +100,7 @@ def tokenizer_reconstruction(model: WorldModel, frames: np.ndarray, batch: int =
     return out.reshape(frames.shape)
 
 
-def fidelity(model: WorldModel, rollouts: RolloutSet, horizons: Sequence[int]) -> dict[str, Any]:
+def fidelity(model: WorldModel, rollouts: RolloutSet, horizons: Sequence[int]) -> FidelityResult:
     """PSNR and SSIM per horizon step of the model, repeat-last-frame and the tokenizer."""
     gen, truth = rollouts.generated_RNHWC, rollouts.truth_RNHWC
     steps = truth.shape[1]
@@ -99,31 +115,37 @@ def fidelity(model: WorldModel, rollouts: RolloutSet, horizons: Sequence[int]) -
     for name, pred in (("model", gen), ("repeat_last", repeat), ("tokenizer", recon)):
         curves[name]["changed_psnr"] = changed_pixel_psnr(pred, truth, last)
     groups = rollouts.groups
-    out: dict[str, Any] = {
-        "rows": int(truth.shape[0]),
-        "contexts": int(len(np.unique(groups))),
-        "horizon": steps,
-        "curves": {},
-        "intervals": {},
-    }
     at = [h for h in horizons if 1 <= h <= steps]
+    means: dict[str, dict[str, float]] = {}
+    mean_curves: dict[str, dict[str, list[float]]] = {}
+    intervals: dict[str, dict[str, dict[str, float]]] = {}
     for name, metrics in curves.items():
-        out["curves"][name] = {k: [float(x) for x in np.nanmean(v, 0)] for k, v in metrics.items()}
-        out[name] = {
+        mean_curves[name] = {k: [float(x) for x in np.nanmean(v, 0)] for k, v in metrics.items()}
+        means[name] = {
             f"{k}@{h}": float(np.nanmean(v[:, h - 1])) for k, v in metrics.items() for h in at
         }
-        out["intervals"][name] = {
+        intervals[name] = {
             f"{k}@{h}": mean_with_interval(per_group(v[:, h - 1], groups))
             for k, v in metrics.items()
             for h in at
         }
-    return out
+    return FidelityResult(
+        rows=int(truth.shape[0]),
+        contexts=int(len(np.unique(groups))),
+        horizon=steps,
+        curves=mean_curves,
+        intervals=intervals,
+        model=means["model"],
+        repeat_last=means["repeat_last"],
+        tokenizer=means["tokenizer"],
+    )
 
 
-def action_following(rollouts: RolloutSet, steps: int) -> dict[str, Any]:
-    """Share of ordered pairs (r, r') of rollouts from the same start under different motions
-    where r's generated frames are closer to r's truth than r''s generated frames are: does
-    the model's future depend on the actions in the right way? (first ``steps`` frames)"""
+def action_following(rollouts: RolloutSet, steps: int) -> ActionFollowingResult:
+    """Share of rollout pairs from one start where each is closer to its own truth."""
+    # Ordered pairs (r, r') under different motions where r's generated frames are closer to
+    # r's truth than r''s generated frames are, over the first ``steps`` frames: does the
+    # model's future depend on the actions in the right way?
     gen = rollouts.generated_RNHWC[:, :steps].astype(np.float32)
     truth = rollouts.truth_RNHWC[:, :steps].astype(np.float32)
     motion = rollouts.motion_RN2[:, :steps]
@@ -141,20 +163,21 @@ def action_following(rollouts: RolloutSet, steps: int) -> dict[str, Any]:
         if hits:
             scores.append(float(np.mean(hits)))
     if not scores:
-        return {"score": None, "contexts": 0, "steps": steps}
-    return {"score": mean_with_interval(np.array(scores)), "contexts": len(scores), "steps": steps}
+        return ActionFollowingResult(score=None, contexts=0, steps=steps)
+    return ActionFollowingResult(mean_with_interval(np.array(scores)), len(scores), steps)
 
 
-def _mae(pred: np.ndarray, target: np.ndarray, std: np.ndarray) -> dict[str, float]:
+def _mae(pred: np.ndarray, target: np.ndarray, std: np.ndarray) -> ActionErrors:
+    """Speed and yaw-rate MAE, and the mean error in standard deviations."""
     err = np.abs(pred - target)  # (..., 2)
-    return {
-        "mae_speed": float(err[..., 0].mean()),
-        "mae_yaw_rate": float(err[..., 1].mean()),
-        "action_error": float((err / std).mean()),
-    }
+    return ActionErrors(
+        mae_speed=float(err[..., 0].mean()),
+        mae_yaw_rate=float(err[..., 1].mean()),
+        action_error=float((err / std).mean()),
+    )
 
 
-def action_adherence(heads: EvalHeads, rollouts: RolloutSet) -> dict[str, Any]:
+def action_adherence(heads: EvalHeads, rollouts: RolloutSet) -> AdherenceResult:
     """IDM estimates on generated and on true frames against the commanded ego motion."""
     idm = heads.idm
     std = idm.motion_std.detach().cpu().numpy()
@@ -163,13 +186,22 @@ def action_adherence(heads: EvalHeads, rollouts: RolloutSet) -> dict[str, Any]:
     gen = idm.predict(np.concatenate([first, rollouts.generated_RNHWC], axis=1))
     truth = idm.predict(np.concatenate([first, rollouts.truth_RNHWC], axis=1))
     motion = rollouts.motion_RN2
-    return {
-        "generated": _mae(gen, motion, std),
-        "ground_truth": _mae(truth, motion, std),
-        "constant": _mae(np.broadcast_to(mean, motion.shape), motion, std),
-        "estimates_generated": gen,
-        "estimates_truth": truth,
-    }
+    return AdherenceResult(
+        generated=_mae(gen, motion, std),
+        ground_truth=_mae(truth, motion, std),
+        constant=_mae(np.broadcast_to(mean, motion.shape), motion, std),
+        estimates_generated=gen,
+        estimates_truth=truth,
+    )
+
+
+def fidelity_and_adherence(
+    model: WorldModel, heads: EvalHeads | None, rollouts: RolloutSet, horizons: Sequence[int]
+) -> tuple[FidelityResult, AdherenceResult | None]:
+    """Fidelity of ``rollouts``, and their IDM action adherence when there are heads."""
+    result = fidelity(model, rollouts, horizons)
+    adherence = action_adherence(heads, rollouts) if heads is not None else None
+    return result, adherence
 
 
 def order_agreement(estimates: np.ndarray, commanded: np.ndarray) -> bool:
@@ -182,10 +214,10 @@ def counterfactual(
     estimates_RN2: np.ndarray,
     motion_RN2: np.ndarray,
     steps: int,
-) -> dict[str, Any]:
-    """How often the IDM ranks futures from the same context in the commanded order: yaw rate
-    over left/straight/right and over the extremes alone (left/right), and speed over
-    brake/accelerate (first ``steps``)."""
+) -> CounterfactualScores:
+    """How often estimates rank futures from one context in the commanded order."""
+    # Yaw rate over left/straight/right and over the extremes alone (left/right), and speed
+    # over brake/accelerate, averaged over the first ``steps``.
     est = np.nanmean(estimates_RN2[:, :steps], axis=1)  # (R, 2)
     cmd = motion_RN2[:, :steps].mean(axis=1)
     steer_hits, pair_hits, speed_hits = [], [], []
@@ -197,28 +229,29 @@ def counterfactual(
         speed_hits.append(order_agreement(est[rows, 0], cmd[rows, 0]))
 
     def share(hits: list[bool]) -> float | None:
+        """The share of hits (None without any)."""
         return float(np.mean(hits)) if hits else None
 
     def interval(hits: list[bool]) -> dict[str, float] | None:
+        """The share of hits with its bootstrap interval (None without any)."""
         return mean_with_interval(np.array(hits, dtype=np.float64)) if hits else None
 
-    return {
-        "steer_order_accuracy": share(steer_hits),
-        "steer_pair_accuracy": share(pair_hits),
-        "speed_order_accuracy": share(speed_hits),
-        "intervals": {
+    return CounterfactualScores(
+        steer_order_accuracy=share(steer_hits),
+        steer_pair_accuracy=share(pair_hits),
+        speed_order_accuracy=share(speed_hits),
+        intervals={
             "steer_order_accuracy": interval(steer_hits),
             "steer_pair_accuracy": interval(pair_hits),
             "speed_order_accuracy": interval(speed_hits),
         },
-        "contexts": len(steer_hits),
-        "steps": steps,
-    }
+        contexts=len(steer_hits),
+        steps=steps,
+    )
 
 
 def label_indices(heads: EvalHeads, conditions: Sequence[dict[str, Any]]) -> np.ndarray:
-    """``(R, 2)`` indices of each row's time of day and weather in the classifier's labels
-    (-1 where the classifier does not know the value)."""
+    """``(R, 2)`` classifier label indices of each row's time of day and weather (-1: none)."""
     clf = heads.classifier
     out = np.full((len(conditions), 2), -1, dtype=np.int64)
     for i, cond in enumerate(conditions):
@@ -233,7 +266,7 @@ def label_indices(heads: EvalHeads, conditions: Sequence[dict[str, Any]]) -> np.
 
 def classifier_accuracy(
     heads: EvalHeads, frames_RNHWC: np.ndarray, labels_R2: np.ndarray
-) -> dict[str, float | None]:
+) -> ClassifierAccuracy:
     """Accuracy of the condition classifier on every frame against its row's labels."""
     rows, steps = frames_RNHWC.shape[:2]
     time_pred, weather_pred = heads.classifier.predict(
@@ -248,7 +281,7 @@ def classifier_accuracy(
             continue
         hits = pred[known, :, j] == labels_R2[known, None, j]
         out[f"{name}_accuracy"] = float(hits.mean())
-    return out
+    return ClassifierAccuracy(**out)
 
 
 def drift(
@@ -257,9 +290,9 @@ def drift(
     truth_RNHWC: np.ndarray,
     reference_frames: np.ndarray,
     edges: Sequence[int],
-) -> dict[str, Any]:
-    """Per horizon bucket: Fréchet distance of generated and of true frames to the reference
-    real frames (classifier-encoder features), and the out-of-range fraction of each."""
+) -> DriftResult:
+    """Per horizon bucket: Fréchet distance to the reference frames and out-of-range rates."""
+    # Fréchet distances of generated and of true frames use classifier-encoder features.
     steps = generated_RNHWC.shape[1]
     ref_stats = frame_stats(reference_frames)
     bounds = stat_bounds(ref_stats)
@@ -268,23 +301,23 @@ def drift(
     for first, last in horizon_buckets(steps, edges):
         gen = generated_RNHWC[:, first - 1 : last].reshape(-1, *generated_RNHWC.shape[2:])
         true = truth_RNHWC[:, first - 1 : last].reshape(-1, *truth_RNHWC.shape[2:])
-        entry: dict[str, Any] = {
-            "first": first,
-            "last": last,
-            "frames": int(len(gen)),
-            "out_of_range_generated": out_of_range_fraction(frame_stats(gen), bounds),
-            "out_of_range_truth": out_of_range_fraction(frame_stats(true), bounds),
-        }
-        if ref_feats is not None and len(gen) >= 2:
-            entry["fd_generated"] = frechet_distance(heads.classifier.embed(gen), ref_feats)
-            entry["fd_truth"] = frechet_distance(heads.classifier.embed(true), ref_feats)
+        entry = DriftBucket(
+            first=first,
+            last=last,
+            frames=int(len(gen)),
+            out_of_range_generated=out_of_range_fraction(frame_stats(gen), bounds),
+            out_of_range_truth=out_of_range_fraction(frame_stats(true), bounds),
+        )
+        if heads is not None and ref_feats is not None and len(gen) >= 2:
+            entry.fd_generated = frechet_distance(heads.classifier.embed(gen), ref_feats)
+            entry.fd_truth = frechet_distance(heads.classifier.embed(true), ref_feats)
         buckets.append(entry)
     all_gen = generated_RNHWC.reshape(-1, *generated_RNHWC.shape[2:])
-    return {
-        "horizon": steps,
-        "reference_frames": int(len(reference_frames)),
-        "stat_bounds": {"p1": bounds[0].tolist(), "p99": bounds[1].tolist()},
-        "out_of_range_generated": out_of_range_fraction(frame_stats(all_gen), bounds),
-        "out_of_range_reference": out_of_range_fraction(ref_stats, bounds),
-        "buckets": buckets,
-    }
+    return DriftResult(
+        horizon=steps,
+        reference_frames=int(len(reference_frames)),
+        stat_bounds={"p1": bounds[0].tolist(), "p99": bounds[1].tolist()},
+        out_of_range_generated=out_of_range_fraction(frame_stats(all_gen), bounds),
+        out_of_range_reference=out_of_range_fraction(ref_stats, bounds),
+        buckets=buckets,
+    )

@@ -8,52 +8,51 @@ from typing import Any
 
 import numpy as np
 
+from worldsim.eval.results import CounterfactualResult, EvalResults, RolloutArrays
 from worldsim.utils.io import dumps_json, write_text_atomic
 
 
-def summary(results: dict[str, Any]) -> dict[str, float | None]:
+def summary(results: EvalResults) -> dict[str, float | None]:
     """Flat ``eval/...`` and ``speed/...`` headline numbers."""
     out: dict[str, float | None] = {}
-    q = results["quality"]
-    fid = q["fidelity"]
+    q = results.quality
     for source, prefix in (
         ("model", ""),
         ("repeat_last", "repeat_last_"),
         ("tokenizer", "tokenizer_"),
     ):
-        for key, value in fid[source].items():
+        for key, value in q.fidelity.source(source).items():
             out[f"eval/{prefix}{key}"] = value
-    if "action" in q:
-        out["eval/action_error"] = q["action"]["generated"]["action_error"]
-        out["eval/action_error_ground_truth"] = q["action"]["ground_truth"]["action_error"]
-        out["eval/action_error_constant"] = q["action"]["constant"]["action_error"]
-    if q.get("action_following", {}).get("score"):
-        out["eval/action_following"] = q["action_following"]["score"]["mean"]
-    if "counterfactual_pixels" in q:
-        cf = q["counterfactual_pixels"]["generated"]
-        out["eval/counterfactual_pixels_steer"] = cf["steer_order_accuracy"]
-        out["eval/counterfactual_pixels_speed"] = cf["speed_order_accuracy"]
-    if "counterfactual" in q:
-        cf = q["counterfactual"]["generated"]
-        out["eval/counterfactual_steer"] = cf["steer_order_accuracy"]
-        out["eval/counterfactual_steer_pair"] = cf["steer_pair_accuracy"]
-        out["eval/counterfactual_speed"] = cf["speed_order_accuracy"]
-    if "text" in q:
-        for key, value in q["text"]["generated"].items():
+    if q.action is not None:
+        out["eval/action_error"] = q.action.generated.action_error
+        out["eval/action_error_ground_truth"] = q.action.ground_truth.action_error
+        out["eval/action_error_constant"] = q.action.constant.action_error
+    if q.action_following is not None and q.action_following.score:
+        out["eval/action_following"] = q.action_following.score["mean"]
+    if q.counterfactual_pixels is not None:
+        cf = q.counterfactual_pixels.generated
+        out["eval/counterfactual_pixels_steer"] = cf.steer_order_accuracy
+        out["eval/counterfactual_pixels_speed"] = cf.speed_order_accuracy
+    if q.counterfactual is not None:
+        cf = q.counterfactual.generated
+        out["eval/counterfactual_steer"] = cf.steer_order_accuracy
+        out["eval/counterfactual_steer_pair"] = cf.steer_pair_accuracy
+        out["eval/counterfactual_speed"] = cf.speed_order_accuracy
+    if q.text is not None:
+        for key, value in q.text.generated.to_dict().items():
             out[f"eval/text_{key}"] = value
-        if "switch" in q["text"]:
-            for key, value in q["text"]["switch"]["vs_new_prompt"].items():
+        if q.text.switch is not None:
+            for key, value in q.text.switch.vs_new_prompt.to_dict().items():
                 out[f"eval/text_switch_{key}"] = value
-    drift = q["drift"]
-    out["eval/out_of_range"] = drift["out_of_range_generated"]
-    for b in drift["buckets"]:
-        if "fd_generated" in b:
-            out[f"eval/fd@{b['first']}-{b['last']}"] = b["fd_generated"]
-    speed = results.get("speed")
-    if speed:
-        out["speed/env_fps_single"] = speed["env_fps_single"]
-        out[f"speed/env_fps_vector{speed['vector_envs']}"] = speed["env_fps_vector"]
-        out["speed/mfu"] = speed["mfu"]
+    out["eval/out_of_range"] = q.drift.out_of_range_generated
+    for b in q.drift.buckets:
+        if b.fd_generated is not None:
+            out[f"eval/fd@{b.first}-{b.last}"] = b.fd_generated
+    speed = results.speed
+    if speed is not None:
+        out["speed/env_fps_single"] = speed.env_fps_single
+        out[f"speed/env_fps_vector{speed.vector_envs}"] = speed.env_fps_vector
+        out["speed/mfu"] = speed.mfu
     return out
 
 
@@ -63,6 +62,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
+    """A table cell: ``n/a`` for None, three decimals or scientific notation for floats."""
     if value is None:
         return "n/a"
     if isinstance(value, float):
@@ -81,14 +81,15 @@ def _ci(value: Any, interval: dict[str, float] | None) -> str:
     return f"{_fmt(value)} [{_fmt(interval['low'])}, {_fmt(interval['high'])}]"
 
 
-def _counterfactual_table(cf: dict[str, Any]) -> str:
+def _counterfactual_table(cf: CounterfactualResult) -> str:
+    """Order accuracies of the generated and of the true frames, with intervals."""
     rows = []
-    for name, src in (("generated", "generated"), ("ground truth", "ground_truth")):
-        ints = cf[src].get("intervals", {})
+    for name, scores in (("generated", cf.generated), ("ground truth", cf.ground_truth)):
+        values = scores.to_dict()
         rows.append(
             [name]
             + [
-                _ci(cf[src][k], ints.get(k))
+                _ci(values[k], scores.intervals.get(k))
                 for k in ("steer_order_accuracy", "steer_pair_accuracy", "speed_order_accuracy")
             ]
         )
@@ -96,12 +97,13 @@ def _counterfactual_table(cf: dict[str, Any]) -> str:
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def write_plots(out_dir: Path, results: dict[str, Any], arrays: dict[str, Any]) -> list[str]:
+def write_plots(out_dir: Path, results: EvalResults, arrays: RolloutArrays) -> list[str]:
     """PSNR/SSIM curves, the drift curve and a sample strip; returns the file names."""
     import matplotlib
 
@@ -109,7 +111,7 @@ def write_plots(out_dir: Path, results: dict[str, Any], arrays: dict[str, Any]) 
     import matplotlib.pyplot as plt
 
     names = []
-    curves = results["quality"]["fidelity"]["curves"]
+    curves = results.quality.fidelity.curves
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, metric in zip(axes, ("psnr", "ssim"), strict=True):
         for source, style in (("model", "-"), ("repeat_last", "--"), ("tokenizer", ":")):
@@ -124,18 +126,18 @@ def write_plots(out_dir: Path, results: dict[str, Any], arrays: dict[str, Any]) 
     plt.close(fig)
     names.append("fidelity.png")
 
-    buckets = results["quality"]["drift"]["buckets"]
-    labels = [f"{b['first']}-{b['last']}" for b in buckets]
+    buckets = results.quality.drift.buckets
+    labels = [f"{b.first}-{b.last}" for b in buckets]
     x = np.arange(len(labels))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    if all("fd_generated" in b for b in buckets):
-        axes[0].plot(x, [b["fd_generated"] for b in buckets], "o-", label="generated")
-        axes[0].plot(x, [b["fd_truth"] for b in buckets], "s--", label="ground truth")
+    if all(b.fd_generated is not None for b in buckets):
+        axes[0].plot(x, [b.fd_generated for b in buckets], "o-", label="generated")
+        axes[0].plot(x, [b.fd_truth for b in buckets], "s--", label="ground truth")
         axes[0].set_ylabel("Fréchet distance")
         axes[0].legend()
     axes[0].set_xlabel("horizon bucket (steps)")
-    axes[1].plot(x, [b["out_of_range_generated"] for b in buckets], "o-", label="generated")
-    axes[1].plot(x, [b["out_of_range_truth"] for b in buckets], "s--", label="ground truth")
+    axes[1].plot(x, [b.out_of_range_generated for b in buckets], "o-", label="generated")
+    axes[1].plot(x, [b.out_of_range_truth for b in buckets], "s--", label="ground truth")
     axes[1].set_ylabel("fraction out of the 1-99% range")
     axes[1].set_xlabel("horizon bucket (steps)")
     axes[1].legend()
@@ -147,8 +149,8 @@ def write_plots(out_dir: Path, results: dict[str, Any], arrays: dict[str, Any]) 
     plt.close(fig)
     names.append("drift.png")
 
-    gen, truth = arrays["long_generated" if "long_generated" in arrays else "generated"], None
-    truth = arrays["long_truth" if "long_truth" in arrays else "truth"]
+    gen = arrays.long_generated if arrays.long_generated is not None else arrays.generated
+    truth = arrays.long_truth if arrays.long_truth is not None else arrays.truth
     steps = gen.shape[1]
     picks = sorted({s for s in (1, 5, 10, 30, 60, 150, 300, 600, steps) if s <= steps})
     fig, axes = plt.subplots(2, len(picks), figsize=(1.9 * len(picks), 2.6), squeeze=False)
@@ -167,134 +169,131 @@ def write_plots(out_dir: Path, results: dict[str, Any], arrays: dict[str, Any]) 
     return names
 
 
-def report_markdown(results: dict[str, Any], plots: list[str]) -> str:
-    """The human-readable report."""
-    q = results["quality"]
-    repro = results["reproducibility"]
+def _fidelity_part(results: EvalResults) -> list[str]:
+    """The fidelity table, the action-following score and the pixel counterfactuals."""
+    q = results.quality
+    fid = q.fidelity
+    keys = list(fid.model.keys())
     parts = [
-        f"# worldsim evaluation: {q['suite']} suite",
-        "",
-        f"checkpoint `{repro['checkpoint']}` (sha256 `{repro['checkpoint_sha256'][:16]}…`), "
-        f"seed {repro['seed']}, {q['fidelity']['rows']} rollouts of {q['fidelity']['horizon']} "
-        f"steps for fidelity.",
-        "",
-        "## Fidelity against the true future",
-        "",
-    ]
-    fid = q["fidelity"]
-    keys = list(fid["model"].keys())
-    ints = fid.get("intervals", {})
-    parts.append(
         _table(
             ["metric", "model", "repeat last frame", "tokenizer (ceiling)"],
             [
                 [k]
                 + [
-                    _ci(fid[src][k], ints.get(src, {}).get(k))
+                    _ci(fid.source(src)[k], fid.intervals.get(src, {}).get(k))
                     for src in ("model", "repeat_last", "tokenizer")
                 ]
                 for k in keys
             ],
-        )
-    )
-    if "contexts" in fid:
-        parts.append(
-            f"\nIntervals: 95% bootstrap over the {fid['contexts']} start contexts. "
-            "`changed_psnr` counts only the pixels where the truth differs from the last "
-            "context frame by more than 16/255."
-        )
-    af = q.get("action_following")
-    if af and af.get("score"):
-        sc = af["score"]
+        ),
+        f"\nIntervals: 95% bootstrap over the {fid.contexts} start contexts. "
+        "`changed_psnr` counts only the pixels where the truth differs from the last "
+        "context frame by more than 16/255.",
+    ]
+    af = q.action_following
+    if af is not None and af.score:
+        sc = af.score
         parts += [
             "",
-            f"**Action-following score** (first {af['steps']} steps, {af['contexts']} "
+            f"**Action-following score** (first {af.steps} steps, {af.contexts} "
             f"contexts): {_ci(sc['mean'], sc)}: the share of pairs of rollouts from one start "
             "where a rollout is closer to its own true future than the rollout under other "
             "actions is.",
         ]
-    if "counterfactual_pixels" in q:
-        cfp = q["counterfactual_pixels"]
+    if q.counterfactual_pixels is not None:
+        cfp = q.counterfactual_pixels
         parts += [
             "",
             "## Counterfactuals measured from pixels (no learned model)",
             "",
             f"Horizontal image shift (steering) and image change (speed) over the first "
-            f"{cfp['generated']['steps']} steps of {cfp['generated']['contexts']} contexts:",
+            f"{cfp.generated.steps} steps of {cfp.generated.contexts} contexts:",
             "",
             _counterfactual_table(cfp),
         ]
-    if "model_psnr_by_action" in fid:
+    if fid.model_psnr_by_action is not None:
         parts += ["", "Mean model PSNR over the horizon by action sequence:", ""]
-        by = fid["model_psnr_by_action"]
+        by = fid.model_psnr_by_action
         parts.append(_table(["actions", "PSNR (dB)"], [[k, v] for k, v in by.items()]))
-    if "action" in q:
-        a = q["action"]
+    return parts
+
+
+def _adherence_part(results: EvalResults) -> list[str]:
+    """The IDM action errors, the IDM counterfactuals and the classifier accuracies."""
+    q = results.quality
+    parts: list[str] = []
+    if q.action is not None:
+        a = q.action
         parts += ["", "## Action adherence (inverse-dynamics model)", ""]
         parts.append(
             _table(
                 ["frames", "speed MAE (m/s)", "yaw-rate MAE (rad/s)", "action error (std units)"],
                 [
-                    [name, a[src]["mae_speed"], a[src]["mae_yaw_rate"], a[src]["action_error"]]
-                    for name, src in (
-                        ("generated", "generated"),
-                        ("ground truth (floor)", "ground_truth"),
-                        ("constant prediction", "constant"),
+                    [name, e.mae_speed, e.mae_yaw_rate, e.action_error]
+                    for name, e in (
+                        ("generated", a.generated),
+                        ("ground truth (floor)", a.ground_truth),
+                        ("constant prediction", a.constant),
                     )
                 ],
             )
         )
-    if "counterfactual" in q:
-        cf = q["counterfactual"]
+    if q.counterfactual is not None:
+        cf = q.counterfactual
         parts += [
             "",
-            f"Counterfactual ranking by the IDM over the first {cf['generated']['steps']} steps "
-            f"of {cf['generated']['contexts']} contexts:",
+            f"Counterfactual ranking by the IDM over the first {cf.generated.steps} steps "
+            f"of {cf.generated.contexts} contexts:",
             "",
             _counterfactual_table(cf),
         ]
-    if "text" in q:
-        t = q["text"]
+    if q.text is not None:
+        t = q.text
         parts += ["", "## Text adherence (condition classifier)", ""]
         rows = [
-            ["generated vs prompt", *t["generated"].values()],
-            ["ground truth vs conditions", *t["ground_truth"].values()],
+            ["generated vs prompt", *t.generated.values()],
+            ["ground truth vs conditions", *t.ground_truth.values()],
         ]
-        if "switch" in t:
-            s = t["switch"]
+        s = t.switch
+        if s is not None:
             rows += [
                 [
                     "switched prompt: before the switch vs old",
-                    *s["before_switch_vs_old_prompt"].values(),
+                    *s.before_switch_vs_old_prompt.values(),
                 ],
-                ["switched prompt: last quarter vs new", *s["vs_new_prompt"].values()],
-                ["switched prompt: last quarter vs old", *s["vs_old_prompt"].values()],
+                ["switched prompt: last quarter vs new", *s.vs_new_prompt.values()],
+                ["switched prompt: last quarter vs old", *s.vs_old_prompt.values()],
             ]
         parts.append(_table(["frames", "time-of-day accuracy", "weather accuracy"], rows))
-        if "switch" in t:
+        if s is not None:
             parts.append(
-                f"\nThe prompt switches before step {t['switch']['at_step'] + 1}; the last quarter "
-                f"is steps {t['switch']['judged_steps'][0]}-{t['switch']['judged_steps'][1]}."
+                f"\nThe prompt switches before step {s.at_step + 1}; the last quarter "
+                f"is steps {s.judged_steps[0]}-{s.judged_steps[1]}."
             )
-    d = q["drift"]
-    parts += [
+    return parts
+
+
+def _drift_part(results: EvalResults) -> list[str]:
+    """The drift table and the standard metrics."""
+    d = results.quality.drift
+    parts = [
         "",
-        f"## Drift over {d['horizon']} steps",
+        f"## Drift over {d.horizon} steps",
         "",
-        f"Reference: {d['reference_frames']} real frames. Out-of-range rate of the reference "
-        f"itself: {_fmt(d['out_of_range_reference'])}.",
+        f"Reference: {d.reference_frames} real frames. Out-of-range rate of the reference "
+        f"itself: {_fmt(d.out_of_range_reference)}.",
         "",
     ]
     rows = [
         [
-            f"{b['first']}-{b['last']}",
-            b["frames"],
-            b.get("fd_generated"),
-            b.get("fd_truth"),
-            b["out_of_range_generated"],
-            b["out_of_range_truth"],
+            f"{b.first}-{b.last}",
+            b.frames,
+            b.fd_generated,
+            b.fd_truth,
+            b.out_of_range_generated,
+            b.out_of_range_truth,
         ]
-        for b in d["buckets"]
+        for b in d.buckets
     ]
     parts.append(
         _table(
@@ -309,50 +308,73 @@ def report_markdown(results: dict[str, Any], plots: list[str]) -> str:
             rows,
         )
     )
-    std = results.get("standard", {})
+    std = results.standard.to_dict()
     if std:
         parts += ["", "## Standard metrics", ""]
         for key, value in std.items():
             parts.append(f"- {key}: {_fmt(value)}")
-    speed = results.get("speed")
-    if speed:
-        parts += ["", "## Speed (measured in this run)", ""]
-        rows = [
-            ["env frames/s, 1 env", speed["env_fps_single"]],
-            [f"env frames/s, native vector env N={speed['vector_envs']}", speed["env_fps_vector"]],
-            ["model frames/s, batch 1", speed["model_fps_batch1"]],
-        ]
-        rows += [
-            [f"step latency (s), {k} sampling steps", v] for k, v in speed["step_latency_s"].items()
-        ]
-        rows += [
-            ["FLOPs per generated frame", float(speed["flops_per_frame"])],
-            [f"matmul peak FLOP/s ({speed['matmul_peak_dtype']})", speed["matmul_peak_flops"]],
-            ["MFU", speed["mfu"]],
-            ["peak process RSS (MiB)", speed["process_peak_rss_mib"]],
-        ]
-        if "gpu_peak_allocated_mib" in speed:
-            rows.append(["peak GPU memory allocated (MiB)", speed["gpu_peak_allocated_mib"]])
-        parts.append(_table(["measure", "value"], rows))
+    return parts
+
+
+def _speed_part(results: EvalResults) -> list[str]:
+    """The speed table, when speed was measured."""
+    speed = results.speed
+    if speed is None:
+        return []
+    rows = [
+        ["env frames/s, 1 env", speed.env_fps_single],
+        [f"env frames/s, native vector env N={speed.vector_envs}", speed.env_fps_vector],
+        ["model frames/s, batch 1", speed.model_fps_batch1],
+    ]
+    rows += [[f"step latency (s), {k} sampling steps", v] for k, v in speed.step_latency_s.items()]
+    rows += [
+        ["FLOPs per generated frame", float(speed.flops_per_frame)],
+        [f"matmul peak FLOP/s ({speed.matmul_peak_dtype})", speed.matmul_peak_flops],
+        ["MFU", speed.mfu],
+        ["peak process RSS (MiB)", speed.process_peak_rss_mib],
+    ]
+    if speed.gpu_peak_allocated_mib is not None:
+        rows.append(["peak GPU memory allocated (MiB)", speed.gpu_peak_allocated_mib])
+    return ["", "## Speed (measured in this run)", "", _table(["measure", "value"], rows)]
+
+
+def report_markdown(results: EvalResults, plots: list[str]) -> str:
+    """The human-readable report."""
+    q = results.quality
+    repro = results.reproducibility
+    parts = [
+        f"# worldsim evaluation: {q.suite} suite",
+        "",
+        f"checkpoint `{repro.checkpoint}` (sha256 `{repro.checkpoint_sha256[:16]}…`), "
+        f"seed {repro.seed}, {q.fidelity.rows} rollouts of {q.fidelity.horizon} "
+        f"steps for fidelity.",
+        "",
+        "## Fidelity against the true future",
+        "",
+    ]
+    parts += _fidelity_part(results)
+    parts += _adherence_part(results)
+    parts += _drift_part(results)
+    parts += _speed_part(results)
     parts += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
     parts += [
         "",
         "## Reproducibility",
         "",
-        f"- seed: {repro['seed']}",
-        f"- checkpoint sha256: `{repro['checkpoint_sha256']}`",
-        f"- heads sha256: `{repro.get('heads_sha256')}`",
-        f"- hardware: {repro['hardware']}",
-        f"- packages: {repro['packages']}",
+        f"- seed: {repro.seed}",
+        f"- checkpoint sha256: `{repro.checkpoint_sha256}`",
+        f"- heads sha256: `{repro.heads_sha256}`",
+        f"- hardware: {repro.hardware}",
+        f"- packages: {repro.packages}",
         "- config: see `metrics.json` → `reproducibility.config`",
         "",
     ]
     return "\n".join(parts)
 
 
-def write_report(out_dir: Path, results: dict[str, Any], arrays: dict[str, Any]) -> None:
+def write_report(out_dir: Path, results: EvalResults, arrays: RolloutArrays) -> None:
     """Write ``metrics.json``, the plots and ``report.md`` into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     plots = write_plots(out_dir, results, arrays)
-    write_json(out_dir / "metrics.json", results)
+    write_json(out_dir / "metrics.json", results.to_dict())
     (out_dir / "report.md").write_text(report_markdown(results, plots), encoding="utf-8")

@@ -88,13 +88,16 @@ def env_fps(
     device: str = "cpu",
     dtype: str = "float32",
     mode: str = "native",
+    model: WorldModel | None = None,
 ) -> float:
     """Frames per second of ``worldsim/DrivingWorld-v0`` stepping constant actions after one
     warm-up step: ``mode="single"`` one env from ``gym.make``, ``"native"`` the batched vector
-    env, ``"sync"`` ``num_envs`` separate envs stepped in turn."""
+    env, ``"sync"`` ``num_envs`` separate envs stepped in turn. Every env shares ``model`` (by
+    default ``checkpoint`` loaded once here)."""
     import gymnasium as gym
 
     import worldsim
+    from worldsim.env.learned.model_cache import load_model
 
     if mode not in ENV_MODES:
         raise ValueError(f"mode={mode!r} is unknown; choose one of {list(ENV_MODES)}")
@@ -106,6 +109,7 @@ def env_fps(
         "device": device,
         "dtype": dtype,
         "sampling_steps": sampling_steps,
+        "model": model if model is not None else load_model(checkpoint, device, dtype),
     }
     if mode == "single":
         env = gym.make(worldsim.LEARNED_ENV_ID, **kwargs)
@@ -149,8 +153,15 @@ def measure_speed(
     peak = matmul_peak(model.device, peak_dtype, 4096 if model.device.type == "cuda" else 1024)
     achieved = flops / default_latency
     device, dtype = str(model.device), str(model.dtype).replace("torch.", "")
-    env_single = env_fps(checkpoint, 1, env_steps, default_steps, device, dtype, mode="single")
-    env_vector = env_fps(checkpoint, vector_envs, env_steps, default_steps, device, dtype)
+    from worldsim.env.learned.model_cache import load_model
+
+    env_model = load_model(checkpoint, device, dtype)  # the checkpoint's own sampling settings
+    env_single = env_fps(
+        checkpoint, 1, env_steps, default_steps, device, dtype, mode="single", model=env_model
+    )
+    env_vector = env_fps(
+        checkpoint, vector_envs, env_steps, default_steps, device, dtype, model=env_model
+    )
     return {
         "sampling_steps": default_steps,
         "step_latency_s": latency,

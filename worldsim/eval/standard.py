@@ -1,26 +1,27 @@
-"""Standard FID and FVD, computed only when their pretrained networks are available locally.
+"""Standard FID and FVD, computed only when their pretrained networks are available locally."""
 
-worldsim never downloads weights at run time. FID uses torchmetrics' Inception network, which
-needs the ``torch-fidelity`` package and its Inception weights in the torch hub cache. FVD
-needs an I3D network trained on Kinetics-400; no such weights ship with any dependency, so it
-is reported as skipped. Skipped metrics say why in one line and are never estimated another
-way.
-"""
+# worldsim never downloads weights at run time. FID uses torchmetrics' Inception network, which
+# needs the ``torch-fidelity`` package and its Inception weights in the torch hub cache. FVD
+# needs an I3D network trained on Kinetics-400; no such weights ship with any dependency, so it
+# is reported as skipped. Skipped metrics say why in one line and are never estimated another
+# way.
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from einops import rearrange
 
+from worldsim.eval.results import StandardMetrics
+
 INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
 
 
 def inception_weights_path() -> Path:
+    """Where torchmetrics looks for the Inception weights (the torch hub cache)."""
     return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS
 
 
@@ -52,18 +53,18 @@ def standard_fid(generated: np.ndarray, real: np.ndarray, batch: int = 64) -> fl
     return float(metric.compute())
 
 
-def standard_metrics(generated: np.ndarray, real: np.ndarray) -> dict[str, Any]:
-    """``fid`` and ``fvd`` values, or a ``*_skipped`` line saying why each was not computed."""
-    out: dict[str, Any] = {}
+def standard_metrics(generated: np.ndarray, real: np.ndarray) -> StandardMetrics:
+    """FID and FVD, or a ``*_skipped`` line saying why each was not computed."""
+    out = StandardMetrics()
     reason = fid_unavailable_reason()
     if reason is None:
         try:
-            out["fid"] = standard_fid(generated, real)
+            out.fid = standard_fid(generated, real)
         except Exception as exc:  # weights present but unusable: report, never fake
-            out["fid_skipped"] = f"FID skipped: the Inception network failed to load ({exc})"
+            out.fid_skipped = f"FID skipped: the Inception network failed to load ({exc})"
     else:
-        out["fid_skipped"] = reason
-    out["fvd_skipped"] = (
+        out.fid_skipped = reason
+    out.fvd_skipped = (
         "FVD skipped: it needs I3D (Kinetics-400) weights, which no installed package provides "
         "and worldsim does not download"
     )

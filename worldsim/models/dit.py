@@ -9,8 +9,9 @@ embedding and the pooled text embedding.
 
 Attention is factorised (space, then time) rather than full causal spacetime attention: the
 cost per frame is O(S^2 + S*W) instead of O((S*W)^2), and temporal attention is the only path
-between frames, so a per-layer cache of temporal keys/values (``KVCache``) makes autoregressive
-generation cost constant per frame with bounded memory.
+between frames, so a per-layer cache of temporal keys/values (``KVCache``, ``kv_cache.py``)
+makes autoregressive generation cost constant per frame with bounded memory. Everything but the
+noisy latents comes in one ``FrameConditioning`` (``conditioning.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import torch
 from einops import rearrange, repeat
 from torch import nn
 
+from worldsim.models.conditioning import FrameConditioning
+from worldsim.models.kv_cache import KVCache
 from worldsim.models.layers import (
     Attention,
     Mlp,
@@ -32,6 +35,8 @@ from worldsim.models.layers import (
     rope_angles,
     sincos_2d,
 )
+
+__all__ = ["DiTBlock", "DiTConfig", "FrameConditioning", "KVCache", "VideoDiT"]
 
 
 @dataclass
@@ -89,98 +94,6 @@ class DiTConfig:
         return asdict(self)
 
 
-class KVCache:
-    """Temporal keys/values of past frames for every block, for streaming generation.
-
-    A fixed-size ring buffer per batch row: ``window - 1`` slots per block of shape
-    ``(B*S, heads, window - 1, head_dim)`` with rotary positions already applied, a validity
-    mask ``valid_BN`` and a write pointer per row. Attention over the slots does not depend on
-    their order, so rows can be committed to and reset independently, and memory is fixed from
-    the first frame on.
-    """
-
-    def __init__(self, depth: int, window: int) -> None:
-        self.depth = depth
-        self.window = window
-        self.slots = max(window - 1, 0)
-        self.k: list[torch.Tensor | None] = [None] * depth
-        self.v: list[torch.Tensor | None] = [None] * depth
-        self.valid_BN: torch.Tensor | None = None
-        self.pointer_B: torch.Tensor | None = None
-        self._pending: list[tuple[torch.Tensor, torch.Tensor] | None] = [None] * depth
-
-    @property
-    def length(self) -> int:
-        """Largest number of valid cached frames over the batch rows."""
-        if self.valid_BN is None:
-            return 0
-        return int(self.valid_BN.sum(dim=1).max())
-
-    def stage(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> None:
-        self._pending[layer] = (k, v)
-
-    def discard(self) -> None:
-        self._pending = [None] * self.depth
-
-    def _allocate(self, k: torch.Tensor, batch: int) -> None:
-        shape = (k.shape[0], k.shape[1], self.slots, k.shape[3])
-        for layer in range(self.depth):
-            self.k[layer] = k.new_zeros(shape)
-            self.v[layer] = k.new_zeros(shape)
-        self.valid_BN = torch.zeros(batch, self.slots, dtype=torch.bool, device=k.device)
-        self.pointer_B = torch.zeros(batch, dtype=torch.long, device=k.device)
-
-    def commit(self, rows_B: torch.Tensor) -> None:
-        """Write the staged frame into the next slot of every row where ``rows_B`` is True."""
-        staged = self._pending
-        if any(item is None for item in staged):
-            raise RuntimeError("nothing staged in some layer; call forward_step(commit=...)")
-        batch = rows_B.shape[0]
-        if self.slots == 0:
-            self.discard()
-            return
-        if self.valid_BN is None:
-            self._allocate(staged[0][0], batch)  # type: ignore[index]
-        assert self.valid_BN is not None and self.pointer_B is not None
-        rows = torch.nonzero(rows_B, as_tuple=False)[:, 0]
-        if rows.numel():
-            slot = self.pointer_B[rows]
-            per_row = staged[0][0].shape[0] // batch  # type: ignore[index]
-            flat = (rows[:, None] * per_row + torch.arange(per_row, device=rows.device)).reshape(-1)
-            flat_slot = slot.repeat_interleave(per_row)
-            for layer, item in enumerate(staged):
-                k_new, v_new = item  # type: ignore[misc]
-                self.k[layer][flat, :, flat_slot] = k_new[flat, :, 0]  # type: ignore[index]
-                self.v[layer][flat, :, flat_slot] = v_new[flat, :, 0]  # type: ignore[index]
-            self.valid_BN[rows, slot] = True
-            self.pointer_B[rows] = (slot + 1) % self.slots
-        self.discard()
-
-    def invalidate(self, rows_B: torch.Tensor) -> None:
-        """Forget the history of the batch rows where ``rows_B`` is True."""
-        if self.valid_BN is not None and self.pointer_B is not None:
-            self.valid_BN[rows_B] = False
-            self.pointer_B[rows_B] = 0
-
-    def select(self, index_B: torch.Tensor) -> None:
-        """Reorder or repeat batch rows (e.g. to fork a rollout), in place."""
-        if self.valid_BN is None or self.pointer_B is None:
-            return
-        b = self.valid_BN.shape[0]
-        for store in (self.k, self.v):
-            for layer in range(self.depth):
-                kv = store[layer]
-                assert kv is not None
-                rows = rearrange(kv, "(b s) h n d -> b s h n d", b=b)[index_B]
-                store[layer] = rearrange(rows, "b s h n d -> (b s) h n d").contiguous()
-        self.valid_BN = self.valid_BN[index_B].clone()
-        self.pointer_B = self.pointer_B[index_B].clone()
-
-    def nbytes(self) -> int:
-        tensors = [t for t in (*self.k, *self.v) if t is not None]
-        return sum(t.numel() * t.element_size() for t in tensors)
-
-
 class DiTBlock(nn.Module):
     """Spatial attention, causal temporal attention, text cross-attention, MLP; adaLN-Zero."""
 
@@ -221,10 +134,7 @@ class DiTBlock(nn.Module):
         k, v = self.attn_t.project_kv(h)
         k = apply_rope(k, rope_TA)
         if cache is not None:
-            cache.stage(layer, k, v)
-            if cache.k[layer] is not None:
-                k = torch.cat([cache.k[layer], k], dim=2)  # (B*S, H, slots + 1, hd)
-                v = torch.cat([cache.v[layer], v], dim=2)
+            k, v = cache.extend(layer, k, v)  # (B*S, H, slots + 1, hd)
         h = self.attn_t.attend(q, k, v, time_mask)  # (B*S, T, D)
         x_BTSD = x_BTSD + g_t * rearrange(h, "(b s) t d -> b t s d", b=b)
 
@@ -328,19 +238,13 @@ class VideoDiT(nn.Module):
     def forward(
         self,
         latents_BTCHW: torch.Tensor,
-        t_BT: torch.Tensor,
-        motion_BT2: torch.Tensor,
-        motion_valid_BT: torch.Tensor,
-        text_BLD: torch.Tensor,
-        text_mask_BL: torch.Tensor,
-        text_pooled_BD: torch.Tensor,
+        cond: FrameConditioning,
         positions_T: torch.Tensor | None = None,
-        prev_latents_BTCHW: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Output for every frame; frame i sees frames i-W+1..i only (W = context_window).
 
-        ``prev_latents_BTCHW`` (models with ``prev_frame_input``) holds for each frame the clean
-        latents of the frame before it (zeros for the first).
+        ``cond`` has a time axis; its ``prev_latents`` (models with ``prev_frame_input``) holds
+        for each frame the clean latents of the frame before it (zeros for the first).
         """
         self._check(latents_BTCHW, (2, 3, 4))
         t = latents_BTCHW.shape[1]
@@ -351,35 +255,31 @@ class VideoDiT(nn.Module):
         window = self.config.context_window
         time_mask = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window)  # (T, T)
         rope = rope_angles(positions_T, self.config.dim // self.config.heads)
-        x = self._tokens(latents_BTCHW, prev_latents_BTCHW)
-        c = self._conditioning(t_BT, motion_BT2, motion_valid_BT, text_pooled_BD)
-        text = self.text_proj(text_BLD)
+        x = self._tokens(latents_BTCHW, cond.prev_latents)
+        c = self._conditioning(cond.levels, cond.motion, cond.motion_valid, cond.text_pooled)
+        text = self.text_proj(cond.text_tokens)
         for block in self.blocks:
-            x = block(x, c, text, text_mask_BL, rope, time_mask)
+            x = block(x, c, text, cond.text_mask, rope, time_mask)
         return self._output(x, c)
 
     # -- one frame at a time (streaming generation) -------------------------------------------
     def new_cache(self) -> KVCache:
+        """An empty cache sized for this model's depth and context window."""
         return KVCache(depth=self.config.depth, window=self.config.context_window)
 
     def forward_step(
         self,
         latents_BCHW: torch.Tensor,
-        t_B: torch.Tensor,
-        motion_B2: torch.Tensor,
-        motion_valid_B: torch.Tensor,
-        text_BLD: torch.Tensor,
-        text_mask_BL: torch.Tensor,
-        text_pooled_BD: torch.Tensor,
+        cond: FrameConditioning,
         cache: KVCache,
         position: int | torch.Tensor,
         commit: bool | torch.Tensor = False,
-        prev_latents_BCHW: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Velocity of one new frame attending to the cached past.
 
-        ``position`` is the frame index (an int, or one per row). ``commit`` (a bool, or a
-        bool per row) stores this frame's keys and values so that later frames can see it.
+        ``cond`` has no time axis. ``position`` is the frame index (an int, or one per row).
+        ``commit`` (a bool, or a bool per row) stores this frame's keys and values so that
+        later frames can see it.
         """
         self._check(latents_BCHW, (1, 2, 3))
         b = latents_BCHW.shape[0]
@@ -389,18 +289,16 @@ class VideoDiT(nn.Module):
         rope = rope_angles(
             repeat(pos_B, "b -> (b s) 1 1", s=s), self.config.dim // self.config.heads
         )
-        valid = torch.ones(b, 1, dtype=torch.bool, device=device)
-        if cache.valid_BN is not None:
-            valid = torch.cat([cache.valid_BN, valid], dim=1)  # (B, slots + 1)
-        time_mask = repeat(valid, "b n -> (b s) 1 1 n", s=s)
-        prev = None if prev_latents_BCHW is None else prev_latents_BCHW[:, None]
+        valid_BN = cache.valid_with_new(b, device)  # (B, slots + 1)
+        time_mask = repeat(valid_BN, "b n -> (b s) 1 1 n", s=s)
+        prev = None if cond.prev_latents is None else cond.prev_latents[:, None]
         x = self._tokens(latents_BCHW[:, None], prev)
         c = self._conditioning(
-            t_B[:, None], motion_B2[:, None], motion_valid_B[:, None], text_pooled_BD
+            cond.levels[:, None], cond.motion[:, None], cond.motion_valid[:, None], cond.text_pooled
         )
-        text = self.text_proj(text_BLD)
+        text = self.text_proj(cond.text_tokens)
         for layer, block in enumerate(self.blocks):
-            x = block(x, c, text, text_mask_BL, rope, time_mask, cache=cache, layer=layer)
+            x = block(x, c, text, cond.text_mask, rope, time_mask, cache=cache, layer=layer)
         rows = torch.as_tensor(commit, device=device).expand(b)
         if bool(rows.any()):
             cache.commit(rows)

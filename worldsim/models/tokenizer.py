@@ -307,9 +307,3 @@ def tensor_to_frames(x: torch.Tensor) -> torch.Tensor:
     """float ``(..., C, H, W)`` in [-1, 1] -> uint8 ``(..., H, W, C)`` (clipped, rounded)."""
     x = ((x.detach().float().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
     return rearrange(x, "... c h w -> ... h w c")
-
-
-def psnr_tensor(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """PSNR in dB between tensors in [-1, 1] (clipped), from the MSE over all elements."""
-    mse = (a.detach().float().clamp(-1, 1) - b.detach().float().clamp(-1, 1)).pow(2).mean()
-    return 10.0 * torch.log10(4.0 / mse.clamp_min(1e-10))

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from worldsim.env.learned.model_cache import ModelCache
 from worldsim.play.protocol import ProtocolError, parse_message
 from worldsim.play.session import PlayOptions, PlaySession, recording_path
 
@@ -25,13 +26,16 @@ def static_dir() -> Any:
 
 
 def create_app(options: PlayOptions, max_sessions: int = 4) -> FastAPI:
-    """The app; each WebSocket gets its own :class:`PlaySession`, up to ``max_sessions``."""
+    """The app; each WebSocket gets its own :class:`PlaySession`, up to ``max_sessions``; the
+    sessions share the networks through one :class:`ModelCache` (``app.state.models``)."""
     if max_sessions < 1:
         raise ValueError(f"max_sessions={max_sessions} must be at least 1")
     app = FastAPI(title="worldsim-play", docs_url=None, redoc_url=None)
     sessions: dict[str, PlaySession] = {}
     ids = itertools.count(1)
+    models = ModelCache()
     app.state.sessions = sessions
+    app.state.models = models
     static = static_dir()
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
@@ -66,7 +70,7 @@ def create_app(options: PlayOptions, max_sessions: int = 4) -> FastAPI:
         sessions[sid] = None  # type: ignore[assignment]  # holds the slot while it loads
         session: PlaySession | None = None
         try:
-            session = await run_in_threadpool(PlaySession, options, sid)
+            session = await run_in_threadpool(PlaySession, options, sid, models)
             sessions[sid] = session
             await ws.send_json(session.hello())
             await ws.send_json(session.frame_message(event="ready"))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from worldsim.env.context import start_world
-from worldsim.env.driving import DrivingWorldEnv
+from worldsim.env.learned import DrivingWorldEnv, ModelCache
 from worldsim.env.scenarios import ScenarioError, list_scenarios, load_scenario
 from worldsim.play.protocol import (
     Bookmark,
@@ -64,17 +64,23 @@ def data_url(frame_HW3: np.ndarray) -> str:
 
 
 class PlaySession:
-    """The state behind one browser tab; ``handle`` turns a command into reply messages."""
+    """The state behind one browser tab; ``handle`` turns a command into reply messages.
 
-    def __init__(self, options: PlayOptions, sid: str) -> None:
+    ``models``: the server's :class:`ModelCache`, so the tabs share one set of networks (and a
+    checkpoint retrained at the same path is loaded again); without it the session loads its own.
+    """
+
+    def __init__(self, options: PlayOptions, sid: str, models: ModelCache | None = None) -> None:
         self.options = options
         self.sid = sid
+        model = None if models is None else models.get(options.checkpoint, options.device)
         self.env = DrivingWorldEnv(
             checkpoint=options.checkpoint,
             scenario=options.scenario,
             sampling_steps=options.sampling_steps,
             device=options.device,
             horizon=ENDLESS,
+            model=model,
         )
         self.truth: World | None = None
         self.truth_frame: np.ndarray | None = None

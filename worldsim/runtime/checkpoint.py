@@ -17,12 +17,14 @@ from typing import Any
 
 import torch
 
+from worldsim.diffusion.samplers import SamplingConfig
 from worldsim.models.dit import DiTConfig, VideoDiT
 from worldsim.models.patch_tokenizer import PatchTokenizer, PatchTokenizerConfig
 from worldsim.models.text import text_encoder_from_state
 from worldsim.models.tokenizer import FrameTokenizer, TokenizerConfig
 from worldsim.runtime.bundle import BundleError, bundled_model_dir, is_bundle, read_model_bundle
-from worldsim.runtime.world_model import SamplingConfig, WorldModel
+from worldsim.runtime.parts import WorldModelParts
+from worldsim.runtime.world_model import WorldModel
 from worldsim.utils.io import file_sha256
 
 __all__ = ["CheckpointError", "file_sha256", "load_world_model", "read_checkpoint"]
@@ -140,14 +142,18 @@ def load_world_model(
         sampling = SamplingConfig(**{**meta.get("sampling", {}), **sampling})
     elif sampling is None:
         sampling = SamplingConfig(**meta.get("sampling", {}))
-    return WorldModel(
+    parts = WorldModelParts(
         tokenizer,
         dit,
         text,
         motion_mean=meta["motion_mean"],
         motion_std=meta["motion_std"],
         dt=meta["dt"],
-        sampling=sampling,
+        prediction=meta.get("flow", {}).get("prediction", "velocity"),
+    )
+    return WorldModel.from_parts(
+        parts,
+        sampling,
         device=device,
         dtype=dtype,
         metadata={
@@ -156,5 +162,4 @@ def load_world_model(
             "global_step": ckpt.get("global_step"),
         },
         use_cache=use_cache,
-        prediction=meta.get("flow", {}).get("prediction", "velocity"),
     )

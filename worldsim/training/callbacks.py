@@ -10,10 +10,13 @@ import numpy as np
 import torch
 from einops import rearrange
 
-from worldsim.data.video import psnr, write_video
+from worldsim.data.video import write_video
+from worldsim.diffusion.samplers import SamplingConfig
 from worldsim.models.tokenizer import tensor_to_frames
-from worldsim.runtime.world_model import SamplingConfig, WorldModel
+from worldsim.runtime.parts import WorldModelParts
+from worldsim.runtime.world_model import WorldModel
 from worldsim.utils.png import write_png
+from worldsim.utils.psnr import psnr
 
 
 class RolloutVideos(L.Callback):
@@ -66,21 +69,21 @@ class RolloutVideos(L.Callback):
         motion = raw[: self.clips].float().cpu().numpy()  # (B, T, action_dim)
         captions = list(batch["caption"][: self.clips])
         k = self.context_frames
-        model = WorldModel(
+        parts = WorldModelParts(
             pl_module.tokenizer,
             pl_module.dit,
             pl_module.text_encoder,
             pl_module.motion_mean.tolist(),
             pl_module.motion_std.tolist(),
             dt=float(pl_module.hparams["worldsim"]["dt"]),
-            sampling=SamplingConfig(
-                steps=self.sampling_steps,
-                sampler=pl_module.sampling.sampler,
-                context_noise=pl_module.sampling.context_noise,
-            ),
-            device=pl_module.device,
             prediction=pl_module.flow.prediction,
         )
+        sampling = SamplingConfig(
+            steps=self.sampling_steps,
+            sampler=pl_module.sampling.sampler,
+            context_noise=pl_module.sampling.context_noise,
+        )
+        model = WorldModel.from_parts(parts, sampling, device=pl_module.device)
         generator = torch.Generator(device=pl_module.device).manual_seed(self.seed)
         generated = model.rollout(
             real[:, :k], motion[:, k - 1 : -1], captions, motion[:, : k - 1], generator

@@ -12,8 +12,9 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from worldsim.models.tokenizer import FrameTokenizer, frames_to_tensor, psnr_tensor
+from worldsim.models.tokenizer import FrameTokenizer, frames_to_tensor
 from worldsim.training.schedule import warmup_lambda
+from worldsim.utils.psnr import psnr_tensor
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 

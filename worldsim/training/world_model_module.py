@@ -21,10 +21,11 @@ from worldsim.diffusion.flow import (
 )
 from worldsim.diffusion.guidance import drop_conditions
 from worldsim.diffusion.prediction import x0_residual_loss
+from worldsim.diffusion.samplers import SamplingConfig
+from worldsim.models.conditioning import FrameConditioning
 from worldsim.models.dit import VideoDiT
 from worldsim.models.tokenizer import FrameTokenizer, frames_to_tensor
 from worldsim.runtime.checkpoint import FORMAT_VERSION
-from worldsim.runtime.world_model import SamplingConfig
 from worldsim.training.schedule import warmup_lambda
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -119,16 +120,16 @@ class WorldModelModule(L.LightningModule):
         xt = add_noise(x0, noise, levels)
         text = self.text_encoder(prompts)
         prev = self.previous(x0, motion, train, generator)  # (B, T, C, h, w)
-        pred = self.dit(
-            xt,
-            levels,
-            motion,
-            valid,
-            text.tokens_BLD,
-            text.mask_BL,
-            text.pooled_BD,
-            prev_latents_BTCHW=prev if self.dit.config.prev_frame_input else None,
+        cond = FrameConditioning(
+            levels=levels,
+            motion=motion,
+            motion_valid=valid,
+            text_tokens=text.tokens_BLD,
+            text_mask=text.mask_BL,
+            text_pooled=text.pooled_BD,
+            prev_latents=prev if self.dit.config.prev_frame_input else None,
         )
+        pred = self.dit(xt, cond)
         if self.flow.prediction == "x0_residual":
             mask = mask.clone()
             mask[:, 0] = 0.0  # the first frame of a clip has no previous frame to start from

@@ -2,9 +2,10 @@
 
 Frames come from ``env.render()`` (``render_mode="rgb_array"``) or, for envs whose observation
 is an image, from the observation. Raw actions are stored as given, with their space written to
-the manifest (``action_space``); when the env's ``info`` carries ``speed`` and ``yaw_rate`` (as
-``worldsim/ProceduralDriving-v0`` does) they are recorded as ego motion, otherwise ego motion is
-zero and a world model is conditioned on the actions instead (``data.condition=actions``).
+the manifest (``action_space``, described by :mod:`worldsim.data.action_codec`); when the env's
+``info`` carries ``speed`` and ``yaw_rate`` (as ``worldsim/ProceduralDriving-v0`` does) they are
+recorded as ego motion, otherwise ego motion is zero and a world model is conditioned on the
+actions instead (``data.condition=actions``).
 """
 
 from __future__ import annotations
@@ -16,47 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from worldsim.data.action_codec import action_dim, encode_actions, space_to_dict
 from worldsim.data.episode import Episode
 
+# The action codec lives in worldsim.data.action_codec; these names stay importable from here.
+__all__ = ["EGO_STATE_FIELDS", "GymSource", "action_dim", "encode_actions", "space_to_dict"]
+
 EGO_STATE_FIELDS: tuple[str, ...] = ("step", "reward", "terminated")
-
-
-def space_to_dict(space: Any) -> dict[str, Any]:
-    """A JSON description of a Box or Discrete action space."""
-    from gymnasium import spaces
-
-    if isinstance(space, spaces.Discrete):
-        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
-    if isinstance(space, spaces.Box):
-        return {
-            "type": "Box",
-            "shape": list(space.shape),
-            "low": np.asarray(space.low, dtype=np.float64).reshape(-1).tolist(),
-            "high": np.asarray(space.high, dtype=np.float64).reshape(-1).tolist(),
-        }
-    raise ValueError(
-        f"action space {space} is not supported; the gym source records Box or Discrete actions"
-    )
-
-
-def action_dim(space: dict[str, Any]) -> int:
-    """Width of the conditioning vector for an action space description."""
-    if space["type"] == "Discrete":
-        return int(space["n"])
-    return int(np.prod(space["shape"]))
-
-
-def encode_actions(actions_TA: np.ndarray, space: dict[str, Any]) -> np.ndarray:
-    """Actions as float conditioning vectors ``(T, action_dim)``: one-hot for Discrete, Box
-    values scaled to [-1, 1] where the bounds are finite."""
-    if space["type"] == "Discrete":
-        index = np.asarray(actions_TA).reshape(-1).astype(np.int64) - int(space.get("start", 0))
-        return np.eye(int(space["n"]), dtype=np.float32)[index]
-    flat = np.asarray(actions_TA, dtype=np.float64).reshape(len(actions_TA), -1)
-    low, high = np.asarray(space["low"]), np.asarray(space["high"])
-    finite = np.isfinite(low) & np.isfinite(high) & (high > low)
-    scaled = np.where(finite, 2 * (flat - low) / np.where(finite, high - low, 1.0) - 1, flat)
-    return scaled.astype(np.float32)
 
 
 def _policy(spec: str) -> Callable[[Any, Any], Any] | None:

@@ -1,6 +1,7 @@
-"""Ground truth from the procedural world: seeded start states and the true futures of the
-same start under different action sequences (data-policy continuations and scripted
-manoeuvres)."""
+"""Ground truth from the procedural world: seeded start states and their true futures."""
+
+# The same start is continued under different action sequences: the data policy, and the
+# scripted manoeuvres of MANEUVERS.
 
 from __future__ import annotations
 
@@ -33,8 +34,7 @@ class Start:
 
 @dataclass
 class Future:
-    """The true continuation of a start: frames after each step and the motions leading to
-    them."""
+    """The true continuation of a start: the frame after each step and the motion before it."""
 
     frames_HHWC: np.ndarray  # uint8 (horizon, H, W, 3)
     motion_H2: np.ndarray  # (horizon, 2) [speed m/s, yaw_rate rad/s]
@@ -49,8 +49,7 @@ def make_start(
     warmup_steps: int,
     road_length: float = 3000.0,
 ) -> Start:
-    """Sample conditions from ``seed``, drive ``warmup_steps`` with the data policy, then record
-    ``context_frames`` frames."""
+    """Conditions from ``seed``, ``warmup_steps`` of the data policy, then the context frames."""
     if context_frames < 1 or warmup_steps < 0:
         raise ValueError(
             f"context_frames={context_frames} must be >= 1 and warmup_steps={warmup_steps} >= 0"
@@ -109,8 +108,7 @@ def _maneuver_action(
 def roll_future(
     start: Start, horizon: int, maneuver: str | None = None, maneuver_steps: int = 10
 ) -> Future:
-    """The true future of ``start``: the data policy continued (``maneuver=None``) or a scripted
-    manoeuvre. The start itself is left unchanged."""
+    """The true future of ``start`` (left unchanged) under the data policy or a manoeuvre."""
     world = start.world.clone()
     policy = copy.deepcopy(start.policy)
     lane_d = float(world.road.lane_center(world.road.lane_of(world.state.d)))

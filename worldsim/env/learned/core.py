@@ -1,0 +1,194 @@
+"""``LearnedDriving``: N rollouts of the world model stepped in one batched forward pass per
+denoising step, with kinematic ego state, rewards, scenario starts and per-row state.
+
+The runtime ``WorldModel`` owns the text prompts; this core reads them from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from worldsim.env.context import StartContext, build_context
+from worldsim.env.learned.model_cache import load_model
+from worldsim.env.learned.options import LearnedWorldOptions
+from worldsim.env.rewards import StepContext, resolve_reward, resolve_termination
+from worldsim.env.scenarios import Scenario, load_scenario
+from worldsim.env.spaces import ego_observation
+from worldsim.runtime.world_model import WorldModel
+from worldsim.sim.vehicle import EgoState, VehicleParams, step_speed_yaw_rate, step_steer_accel
+
+
+def torch_generator(np_random: np.random.Generator, device: torch.device) -> torch.Generator:
+    """A torch generator on ``device`` seeded from the env's ``np_random``."""
+    return torch.Generator(device=device).manual_seed(int(np_random.integers(0, 2**62)))
+
+
+class LearnedDriving:
+    """N rollouts of the world model with kinematic ego state, rewards and scenario starts."""
+
+    def __init__(
+        self, num: int, options: LearnedWorldOptions, model: WorldModel | None = None
+    ) -> None:
+        """``model``: already-loaded networks to share; None loads ``options.checkpoint``."""
+        if model is None:
+            model = load_model(options.checkpoint, options.device, options.dtype)
+        self.model = model.with_sampling(**options.sampling_overrides())
+        names = options.scenario_names(num)
+        self.scenarios: list[Scenario] = [load_scenario(n) for n in names]
+        self.num = num
+        self.options = options
+        self.reward_fn = resolve_reward(options.reward_fn)
+        self.termination_fn = resolve_termination(options.termination_fn)
+        self.params = VehicleParams()
+        self.resolution = self.model.resolution
+        self.ego: list[EgoState] = [EgoState(0.0, 0.0, 0.0, 0.0)] * num
+        self.motion = np.zeros((num, 2))
+        self.steps = np.zeros(num, dtype=np.int64)
+        self.frames = np.zeros((num, *self.resolution, 3), np.uint8)
+        self.started = False
+
+    @property
+    def context_frames(self) -> int | None:
+        """The ``context_frames`` option (None: each scenario's)."""
+        return self.options.context_frames
+
+    def horizon(self, i: int) -> int:
+        """Steps until row ``i`` is truncated."""
+        return self.options.horizon or self.scenarios[i].horizon
+
+    def prompt(self, i: int) -> str:
+        """The text condition of row ``i``, as the world model holds it ("" before reset)."""
+        return self.model.prompts[i] if self.started else ""
+
+    def set_prompt(self, i: int, prompt: str) -> None:
+        """Condition row ``i`` on ``prompt`` from its next generated frame on."""
+        if not self.started:
+            raise RuntimeError("call reset() before set_prompt()")
+        prompts = list(self.model.prompts)
+        prompts[i] = prompt
+        self.model._set_prompts(prompts, self.num)
+
+    def _context(self, i: int, seed_offset: int) -> StartContext:
+        scenario = self.scenarios[i]
+        frames = self.options.context_frames or scenario.context_frames
+        return build_context(scenario, frames, self.resolution, self.model.dt, seed_offset)
+
+    def reset(
+        self,
+        rows: np.ndarray,
+        generator: torch.Generator,
+        prompts: Sequence[str | None] | None = None,
+        scenarios: Sequence[str | None] | None = None,
+    ) -> None:
+        """Start the rows in ``rows`` (bool mask) from their scenarios."""
+        idx = np.flatnonzero(rows)
+        for j, i in enumerate(idx):
+            if scenarios is not None and scenarios[j] is not None:
+                self.scenarios[i] = load_scenario(scenarios[j])  # type: ignore[arg-type]
+        contexts = [self._context(i, 0) for i in idx]
+        row_prompts = []
+        for j, (i, ctx) in enumerate(zip(idx, contexts, strict=True)):
+            override = None if prompts is None else prompts[j]
+            row_prompts.append(override or ctx.prompt)
+            self.ego[i] = ctx.ego
+            self.motion[i] = (
+                ctx.past_motion_T2[-1] if len(ctx.past_motion_T2) else (ctx.ego.speed, 0.0)
+            )
+            self.steps[i] = 0
+            self.frames[i] = ctx.frames_THWC[-1]
+        lengths = {c.frames_THWC.shape[0] for c in contexts}
+        if len(lengths) != 1:
+            raise ValueError("all envs reset together must use the same number of context frames")
+        frames = np.stack([c.frames_THWC for c in contexts])
+        past = np.stack([c.past_motion_T2 for c in contexts])
+        if not self.started or rows.all():
+            if not rows.all():
+                raise RuntimeError("the first reset must start every env")
+            self.model.reset(frames, row_prompts, past, generator)
+            self.started = True
+        else:
+            self.model.reset_rows(rows, frames, row_prompts, past, generator)
+
+    def step(
+        self, actions_N2: np.ndarray, generator: torch.Generator, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Advance every row (or ``rows``); returns rewards, terminated, truncated, clipped."""
+        rows = np.ones(self.num, dtype=bool) if rows is None else rows
+        motions = np.zeros((self.num, 2))
+        rewards = np.zeros(self.num)
+        terminated = np.zeros(self.num, dtype=bool)
+        truncated = np.zeros(self.num, dtype=bool)
+        dt = self.model.dt
+        for i in np.flatnonzero(rows):
+            before = self.ego[i]
+            if self.options.action_mode == "steer_accel":
+                ego, motion = step_steer_accel(before, actions_N2[i], dt, self.params)
+            else:
+                ego, motion = step_speed_yaw_rate(before, actions_N2[i], dt, self.params)
+            ctx = StepContext(
+                dt=dt,
+                progress=float(motion[0]) * dt,
+                speed=float(motion[0]),
+                yaw_rate=float(motion[1]),
+                accel=ego.accel,
+                prev_accel=before.accel,
+                lateral_offset=float("nan"),
+            )
+            rewards[i] = float(self.reward_fn(ctx))
+            terminated[i] = bool(self.termination_fn(ctx))
+            self.ego[i] = ego
+            self.motion[i] = motion
+            motions[i] = motion
+            self.steps[i] += 1
+            truncated[i] = self.steps[i] >= self.horizon(i) and not terminated[i]
+        frames = self.model.step(motions, generator=generator, rows=rows)
+        self.frames[rows] = frames[rows]
+        return rewards, terminated, truncated, rows
+
+    def observation(self, i: int) -> Any:
+        """Row ``i``'s observation in the ``obs_mode`` of the options."""
+        frame = self.frames[i].copy()
+        if self.options.obs_mode == "rgb":
+            return frame
+        e = self.ego[i]
+        ego = ego_observation(e.speed, self.motion[i][1], e.x, e.y, e.heading, int(self.steps[i]))
+        return {"image": frame, **ego}
+
+    def info(self, i: int) -> dict[str, Any]:
+        """Row ``i``'s step, ego state, prompt and scenario."""
+        e = self.ego[i]
+        return {
+            "step": int(self.steps[i]),
+            "speed": float(e.speed),
+            "yaw_rate": float(self.motion[i][1]),
+            "x": float(e.x),
+            "y": float(e.y),
+            "heading": float(e.heading),
+            "prompt": self.prompt(i),
+            "scenario": self.scenarios[i].name,
+        }
+
+    def get_state(self, i: int) -> dict[str, Any]:
+        """A copy of row ``i``: its world-model rows (prompt included), ego state and frame."""
+        return {
+            "model": self.model.row_state(i),
+            "ego": self.ego[i],
+            "motion": self.motion[i].copy(),
+            "steps": int(self.steps[i]),
+            "frame": self.frames[i].copy(),
+            "scenario": self.scenarios[i],
+        }
+
+    def set_state(self, i: int, state: dict[str, Any]) -> None:
+        """Load a :meth:`get_state` snapshot (of any row) into row ``i``."""
+        self.model.load_row_state(i, state["model"])
+        self.ego[i] = replace(state["ego"])
+        self.motion[i] = state["motion"]
+        self.steps[i] = state["steps"]
+        self.frames[i] = state["frame"]
+        self.scenarios[i] = state["scenario"]

@@ -1,0 +1,53 @@
+"""``LearnedWorldOptions``: the keyword arguments of the learned-world envs, validated once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from worldsim.env.rewards import RewardFn, TerminationFn
+from worldsim.env.spaces import ACTION_MODES, OBS_MODES, check_mode
+
+GUIDANCE_KEYS: tuple[str, ...] = ("text", "action")
+
+
+@dataclass(frozen=True)
+class LearnedWorldOptions:
+    """Settings of one learned-world env (single or vector); see ``DrivingWorldEnv``'s Arguments."""
+
+    checkpoint: str | None = None  # None: the bundled model
+    scenario: str | Sequence[str] = "day_clear_straight"  # one, or one per env of a vector env
+    obs_mode: str = "rgb"
+    action_mode: str = "steer_accel"
+    sampling_steps: int | None = None  # None: the checkpoint's
+    guidance: Mapping[str, float] | None = None  # {"text": s, "action": s}
+    context_frames: int | None = None  # None: the scenario's
+    device: str = "cpu"
+    dtype: str = "float32"
+    horizon: int | None = None  # None: the scenario's
+    reward_fn: str | RewardFn = "progress_comfort"
+    termination_fn: str | TerminationFn = "never"
+
+    def __post_init__(self) -> None:
+        check_mode("obs_mode", self.obs_mode, OBS_MODES)
+        check_mode("action_mode", self.action_mode, ACTION_MODES)
+        self.sampling_overrides()
+
+    def sampling_overrides(self) -> dict[str, Any]:
+        """The ``SamplingConfig`` fields these options replace in the checkpoint's settings."""
+        overrides: dict[str, Any] = {}
+        if self.sampling_steps is not None:
+            overrides["steps"] = int(self.sampling_steps)
+        for key, value in (self.guidance or {}).items():
+            if key not in GUIDANCE_KEYS:
+                raise ValueError(f"guidance key {key!r} is unknown; use 'text' and 'action'")
+            overrides[f"guidance_{key}"] = float(value)
+        return overrides
+
+    def scenario_names(self, num: int) -> list[str]:
+        """One scenario name or path per env of a batch of ``num``."""
+        names = [self.scenario] * num if isinstance(self.scenario, str) else list(self.scenario)
+        if len(names) != num:
+            raise ValueError(f"got {len(names)} scenarios for {num} envs; pass one or {num}")
+        return names

@@ -1,0 +1,150 @@
+"""``DrivingWorldEnv``: one rollout of the learned world model as a Gymnasium env."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from worldsim.env.learned.core import LearnedDriving, torch_generator
+from worldsim.env.learned.options import LearnedWorldOptions
+from worldsim.env.rewards import RewardFn, TerminationFn
+from worldsim.env.spaces import action_space, observation_space, validate_action
+from worldsim.runtime.world_model import WorldModel
+
+
+class DrivingWorldEnv(gym.Env):
+    """Drive in the learned world model: every observation is a generated camera frame.
+
+    ## Description
+    A trained worldsim world model (tokenizer + causal VideoDiT) generates the next camera frame
+    from the past frames, the ego motion your action produces and a text prompt. Same spaces as
+    ``worldsim/ProceduralDriving-v0``.
+
+    ## Action Space
+    ``Box(-1, 1, (2,), float32)``. ``steer_accel``: ``[steer, accel]`` through the kinematic
+    bicycle model (steer > 0 turns left). ``speed_yaw_rate``: ego motion directly. Wrong shape or
+    non-finite values raise ``ValueError``; out-of-range values are clipped and
+    ``info["action_clipped"]`` records it.
+
+    ## Observation Space
+    ``obs_mode="rgb"``: ``Box(0, 255, (H, W, 3), uint8)`` at the checkpoint's resolution.
+    ``obs_mode="dict"``: the image plus ``speed``, ``yaw_rate``, ``position``, ``heading``, ``step``.
+
+    ## Rewards
+    ``reward_fn`` (default ``"progress_comfort"``): distance travelled minus comfort penalties.
+
+    ## Starting State
+    The scenario's start: procedural conditions and seed (the ground-truth world renders the
+    context frames), or a dataset episode and frame. ``reset(options={"prompt": ..., "scenario":
+    ...})`` overrides the prompt or the scenario.
+
+    ## Episode End
+    ``terminated`` by ``termination_fn`` (default ``"never"``); ``truncated`` at the horizon.
+
+    ## Arguments
+    ``checkpoint``, ``scenario``, ``obs_mode``, ``action_mode``, ``sampling_steps``, ``guidance``
+    (``{"text": s, "action": s}``), ``context_frames``, ``device``, ``dtype``, ``horizon``,
+    ``reward_fn``, ``termination_fn``, ``render_mode="rgb_array"`` (collected in
+    :class:`LearnedWorldOptions`), and ``model``: an already-loaded ``WorldModel`` whose networks
+    the env shares (then ``checkpoint``, ``device`` and ``dtype`` are not used); without it the
+    env loads ``checkpoint`` afresh.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(
+        self,
+        checkpoint: str | None = None,
+        scenario: str = "day_clear_straight",
+        obs_mode: str = "rgb",
+        action_mode: str = "steer_accel",
+        sampling_steps: int | None = None,
+        guidance: Mapping[str, float] | None = None,
+        context_frames: int | None = None,
+        device: str = "cpu",
+        dtype: str = "float32",
+        horizon: int | None = None,
+        reward_fn: str | RewardFn = "progress_comfort",
+        termination_fn: str | TerminationFn = "never",
+        render_mode: str | None = None,
+        model: WorldModel | None = None,
+    ) -> None:
+        options = LearnedWorldOptions(
+            checkpoint=checkpoint,
+            scenario=scenario,
+            obs_mode=obs_mode,
+            action_mode=action_mode,
+            sampling_steps=sampling_steps,
+            guidance=guidance,
+            context_frames=context_frames,
+            device=device,
+            dtype=dtype,
+            horizon=horizon,
+            reward_fn=reward_fn,
+            termination_fn=termination_fn,
+        )
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode={render_mode!r} is not supported; use 'rgb_array'")
+        self.core = LearnedDriving(1, options, model)
+        self.obs_mode = options.obs_mode
+        self.render_mode = render_mode
+        h, w = self.core.resolution
+        self.observation_space = observation_space(h, w, options.obs_mode)
+        self.action_space = action_space()
+        self._generator: torch.Generator | None = None
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Start an episode; ``options`` may hold ``prompt`` and ``scenario`` overrides."""
+        super().reset(seed=seed)
+        options = dict(options or {})
+        unknown = sorted(set(options) - {"prompt", "scenario"})
+        if unknown:
+            raise ValueError(f"unknown reset option(s) {unknown}; allowed: prompt, scenario")
+        self._generator = torch_generator(self.np_random, self.core.model.device)
+        self.core.reset(
+            np.ones(1, dtype=bool),
+            self._generator,
+            prompts=[options.get("prompt")],
+            scenarios=[options.get("scenario")],
+        )
+        info = self.core.info(0)
+        info["action_clipped"] = False
+        return self.core.observation(0), info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """Generate the next frame from ``action``."""
+        if self._generator is None:
+            raise RuntimeError("call reset() before step()")
+        act, clipped = validate_action(action)
+        rewards, terminated, truncated, _ = self.core.step(act[None], self._generator)
+        info = self.core.info(0)
+        info["action_clipped"] = clipped
+        obs = self.core.observation(0)
+        return obs, float(rewards[0]), bool(terminated[0]), bool(truncated[0]), info
+
+    def render(self) -> np.ndarray | None:
+        """The last generated frame with ``render_mode="rgb_array"``."""
+        return self.core.frames[0].copy() if self.render_mode == "rgb_array" else None
+
+    def set_prompt(self, prompt: str) -> None:
+        """Switch the text condition from the next step on (an event mid-episode)."""
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError(f"prompt must be a non-empty string, got {prompt!r:.80}")
+        self.core.set_prompt(0, prompt.strip())
+
+    def get_state(self) -> dict[str, Any]:
+        """A snapshot to branch the rollout from ("what if I brake here?")."""
+        assert self._generator is not None, "call reset() before get_state()"
+        return {"core": self.core.get_state(0), "generator": self._generator.get_state()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`get_state` snapshot."""
+        assert self._generator is not None, "call reset() before set_state()"
+        self.core.set_state(0, state["core"])
+        self._generator.set_state(state["generator"])

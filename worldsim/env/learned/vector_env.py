@@ -1,0 +1,167 @@
+"""``DrivingWorldVectorEnv``: N learned-world rollouts as one native Gymnasium vector env."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector.utils import batch_space
+
+from worldsim.env.learned.core import LearnedDriving, torch_generator
+from worldsim.env.learned.options import LearnedWorldOptions
+from worldsim.env.rewards import RewardFn, TerminationFn
+from worldsim.env.spaces import action_space, as_float_array, observation_space, validate_action
+from worldsim.runtime.world_model import WorldModel
+
+
+class DrivingWorldVectorEnv(gym.vector.VectorEnv):
+    """N learned-world rollouts stepped together: one batched DiT forward pass per denoising
+    step. Each env has its own scenario and prompt and resets on its own (next-step
+    autoreset). Takes ``num_envs`` and the keyword arguments of ``DrivingWorldEnv``
+    (``scenario`` may list one per env)."""
+
+    metadata = {
+        "render_modes": ["rgb_array"],
+        "render_fps": 10,
+        "autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP,
+    }
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        checkpoint: str | None = None,
+        scenario: str | Sequence[str] = "day_clear_straight",
+        obs_mode: str = "rgb",
+        action_mode: str = "steer_accel",
+        sampling_steps: int | None = None,
+        guidance: Mapping[str, float] | None = None,
+        context_frames: int | None = None,
+        device: str = "cpu",
+        dtype: str = "float32",
+        horizon: int | None = None,
+        reward_fn: str | RewardFn = "progress_comfort",
+        termination_fn: str | TerminationFn = "never",
+        render_mode: str | None = None,
+        model: WorldModel | None = None,
+    ) -> None:
+        options = LearnedWorldOptions(
+            checkpoint=checkpoint,
+            scenario=scenario,
+            obs_mode=obs_mode,
+            action_mode=action_mode,
+            sampling_steps=sampling_steps,
+            guidance=guidance,
+            context_frames=context_frames,
+            device=device,
+            dtype=dtype,
+            horizon=horizon,
+            reward_fn=reward_fn,
+            termination_fn=termination_fn,
+        )
+        self.num_envs = int(num_envs)
+        self.core = LearnedDriving(self.num_envs, options, model)
+        self.obs_mode = options.obs_mode
+        self.render_mode = render_mode
+        h, w = self.core.resolution
+        self.single_observation_space = observation_space(h, w, options.obs_mode)
+        self.single_action_space = action_space()
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._generator: torch.Generator | None = None
+        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+
+    def reset(
+        self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Reset every env, or the envs of ``options["reset_mask"]``; ``prompt`` and
+        ``scenario`` options take one value or one per resetting env."""
+        if isinstance(seed, list):
+            seed = seed[0]
+        super().reset(seed=seed)
+        options = dict(options or {})
+        unknown = sorted(set(options) - {"prompt", "scenario", "reset_mask"})
+        if unknown:
+            raise ValueError(
+                f"unknown reset option(s) {unknown}; allowed: prompt, scenario, reset_mask"
+            )
+        mask = np.asarray(options.get("reset_mask", np.ones(self.num_envs, bool)), dtype=bool)
+        if self._generator is None or mask.all():
+            self._generator = torch_generator(self.np_random, self.core.model.device)
+            mask = np.ones(self.num_envs, dtype=bool)
+        n = int(mask.sum())
+        self.core.reset(
+            mask,
+            self._generator,
+            prompts=_per_env(options.get("prompt"), n),
+            scenarios=_per_env(options.get("scenario"), n),
+        )
+        self._autoreset[mask] = False
+        return self._observations(), self._infos(np.zeros(self.num_envs, bool))
+
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every env; an env that ended on the last step resets instead."""
+        if self._generator is None:
+            raise RuntimeError("call reset() before step()")
+        arr = as_float_array(actions, "actions")
+        if arr.shape != (self.num_envs, 2):
+            raise ValueError(f"actions must have shape ({self.num_envs}, 2), got {arr.shape}")
+        clipped = np.zeros(self.num_envs, dtype=bool)
+        checked = np.zeros_like(arr)
+        for i in range(self.num_envs):
+            checked[i], clipped[i] = validate_action(arr[i])
+        resetting = self._autoreset.copy()
+        stepping = ~resetting
+        rewards = np.zeros(self.num_envs)
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        truncated = np.zeros(self.num_envs, dtype=bool)
+        if stepping.any():
+            r, te, tr, _ = self.core.step(checked, self._generator, rows=stepping)
+            rewards[stepping], terminated[stepping], truncated[stepping] = (
+                r[stepping],
+                te[stepping],
+                tr[stepping],
+            )
+        if resetting.any():
+            self.core.reset(resetting, self._generator)
+        self._autoreset = terminated | truncated
+        return self._observations(), rewards, terminated, truncated, self._infos(clipped)
+
+    def render(self) -> np.ndarray | None:
+        """The last frame of every env with ``render_mode="rgb_array"``."""
+        return self.core.frames.copy() if self.render_mode == "rgb_array" else None
+
+    def get_state(self, index: int) -> dict[str, Any]:
+        """Snapshot of env ``index``; ``set_state`` may load it into any env of the batch."""
+        return self.core.get_state(index)
+
+    def set_state(self, index: int, state: dict[str, Any]) -> None:
+        """Load a :meth:`get_state` snapshot into env ``index``."""
+        self.core.set_state(index, state)
+        self._autoreset[index] = False
+
+    def _observations(self) -> Any:
+        obs = [self.core.observation(i) for i in range(self.num_envs)]
+        if self.obs_mode == "rgb":
+            return np.stack(obs)
+        return {k: np.stack([o[k] for o in obs]) for k in obs[0]}
+
+    def _infos(self, clipped: np.ndarray) -> dict[str, Any]:
+        infos = [self.core.info(i) for i in range(self.num_envs)]
+        out: dict[str, Any] = {k: np.array([info[k] for info in infos]) for k in infos[0]}
+        out["action_clipped"] = clipped.copy()
+        return out
+
+
+def _per_env(value: Any, n: int) -> list[Any] | None:
+    """One value per resetting env from one value or a sequence of ``n``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value] * n
+    values = list(value)
+    if len(values) != n:
+        raise ValueError(f"got {len(values)} values for {n} resetting envs")
+    return values
