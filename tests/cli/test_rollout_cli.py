@@ -1,16 +1,12 @@
-"""worldsim-rollout and the PyAV video recorder."""
+"""worldsim-rollout: videos, contact sheets and step CSVs per scenario."""
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
-import gymnasium as gym
-
-import worldsim
 from tests.cli_helpers import run_cli
 from worldsim.data.video import read_video
-from worldsim.env.recorder import VideoRecorder
 
 
 def test_rollout_writes_video_sheet_and_csv_per_scenario(trained: Path, tmp_path: Path) -> None:
@@ -51,16 +47,3 @@ def test_rollout_rejects_scripted_policy_without_script(trained: Path, tmp_path:
         cwd=tmp_path,
     )
     assert proc.returncode == 2 and "snow_rural" in proc.stderr and "policy=random" in proc.stderr
-
-
-def test_video_recorder_writes_one_mp4_per_episode(tmp_path: Path) -> None:
-    env = VideoRecorder(
-        gym.make(worldsim.PROCEDURAL_ENV_ID, render_mode="rgb_array", horizon=4), tmp_path
-    )
-    for seed in (0, 1):
-        env.reset(seed=seed)
-        for _ in range(4):
-            env.step(env.action_space.sample())
-    env.close()
-    assert [p.name for p in env.paths] == ["rollout-episode-0.mp4", "rollout-episode-1.mp4"]
-    assert read_video(env.paths[0]).shape == (5, 64, 112, 3)

@@ -172,8 +172,17 @@ def test_stable_baselines3_checker_and_ppo(checkpoint: str) -> None:
     sb3_check(env.unwrapped, warn=True)
     model = sb3.PPO("CnnPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0, verbose=0)
     model.learn(total_timesteps=128)
+    assert model.num_timesteps == 128
+    obs, _ = env.reset(seed=1)
+    assert env.action_space.contains(model.predict(obs, deterministic=True)[0])
     dict_env = make(checkpoint, horizon=32, obs_mode="dict")
-    sb3.PPO("MultiInputPolicy", dict_env, n_steps=32, batch_size=16, n_epochs=1, seed=0).learn(64)
+    dict_model = sb3.PPO(
+        "MultiInputPolicy", dict_env, n_steps=32, batch_size=16, n_epochs=1, seed=0
+    )
+    dict_model.learn(64)
+    assert dict_model.num_timesteps == 64
+    dict_obs, _ = dict_env.reset(seed=1)
+    assert dict_env.action_space.contains(dict_model.predict(dict_obs, deterministic=True)[0])
 
 
 def test_dataset_scenario_starts_from_store_frames(

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-PSNR_CAP = 100.0  # dB for identical frames, so that means stay finite
+from worldsim.utils.psnr import PSNR_CAP, psnr_db, psnr_frames  # noqa: F401 - re-exported
+
 LUMA = np.array([0.299, 0.587, 0.114])
 STAT_NAMES: tuple[str, ...] = ("luma_mean", "luma_std", "red_mean", "green_mean", "blue_mean")
 
@@ -21,16 +22,6 @@ def _check_pair(a: np.ndarray, b: np.ndarray) -> None:
             f"frames must be two arrays of the same shape (..., H, W, 3), got {a.shape} and "
             f"{b.shape}"
         )
-
-
-def psnr_frames(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """PSNR in dB of each frame pair, shape ``a.shape[:-3]`` (capped at ``PSNR_CAP``)."""
-    _check_pair(a, b)
-    diff = a.astype(np.float64) - b.astype(np.float64)
-    mse = np.mean(diff**2, axis=(-3, -2, -1))
-    with np.errstate(divide="ignore"):
-        value = 10.0 * np.log10(255.0**2 / mse)
-    return np.minimum(value, PSNR_CAP)
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
@@ -167,6 +158,4 @@ def changed_pixel_psnr(
     sq = ((pred_NHWC.astype(np.float64) - truth) ** 2).mean(-1)  # (..., H, W)
     count = changed.sum(axis=(-2, -1))
     mse = np.where(count > 0, (sq * changed).sum(axis=(-2, -1)) / np.maximum(count, 1), np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        value = 10.0 * np.log10(255.0**2 / mse)
-    return np.minimum(value, PSNR_CAP)
+    return psnr_db(torch.from_numpy(mse), 255.0, cap=PSNR_CAP).numpy()

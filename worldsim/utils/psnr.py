@@ -5,7 +5,7 @@ errors (``inf`` where the MSE is 0, then capped when asked). Each caller's reduc
 are a thin layer over it:
 
 - :func:`psnr_frames`: uint8 frames ``(..., H, W, 3)``, one value per frame, capped at
-  ``PSNR_CAP`` (the evaluation's metric; ``worldsim.eval.metrics`` holds the same definition);
+  ``PSNR_CAP`` (the evaluation's metric, re-exported by ``worldsim.eval.metrics``);
 - :func:`psnr`: two arrays of any same shape, one value over all elements (``inf`` when equal;
   data round-trip checks and the training rollout logs);
 - :func:`psnr_tensor`: torch tensors in [-1, 1], clipped, with an MSE floor so that it stays
