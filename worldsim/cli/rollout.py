@@ -4,8 +4,6 @@ CSV."""
 from __future__ import annotations
 
 import csv
-import importlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +12,7 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from worldsim.cli._hydra import UserError, out_dir, run_hydra, torch_placement
-
-Policy = Callable[[np.ndarray, dict[str, Any]], np.ndarray]
+from worldsim.utils.loading import Policy, load_callable
 
 
 def make_policy(spec: str, constant: list[float], rng: np.random.Generator) -> Policy | None:
@@ -30,14 +27,10 @@ def make_policy(spec: str, constant: list[float], rng: np.random.Generator) -> P
             raise UserError(f"constant_action={list(constant)} must hold two numbers")
         return lambda obs, info: action
     if ":" in spec:
-        module_name, _, attr = spec.partition(":")
         try:
-            fn = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise UserError(f"policy={spec!r} cannot be imported: {exc}") from exc
-        if not callable(fn):
-            raise UserError(f"policy={spec!r} is not callable")
-        return fn
+            return load_callable(spec, "policy")
+        except ValueError as exc:
+            raise UserError(str(exc)) from exc
     raise UserError(
         f"policy={spec!r} is unknown; use scripted, random, constant or module:callable"
     )

@@ -9,7 +9,7 @@ import numpy as np
 
 from worldsim.env.scenarios import Scenario
 from worldsim.sim.camera import Camera
-from worldsim.sim.policies import lane_keeping_action
+from worldsim.sim.recording import lane_keeper, record
 from worldsim.sim.vehicle import EgoState
 from worldsim.sim.world import World
 
@@ -64,17 +64,8 @@ def start_world(
         else min(scenario.lane, scenario.conditions.lanes - 1),
         start_speed=scenario.speed,
     )
-    target_d = float(world.road.lane_center(world.road.lane_of(world.state.d)))
-    speed = world.state.ego.speed
-    for _ in range(scenario.warmup_steps):
-        world.step(lane_keeping_action(world, target_d, speed))
-    images, motions = [], []
-    for k in range(frames):
-        images.append(world.render())
-        if k < frames - 1:
-            motions.append(world.step(lane_keeping_action(world, target_d, speed)))
-    past = np.array(motions, dtype=np.float32).reshape(frames - 1, 2)
-    context = StartContext(np.stack(images), past, world.state.ego, scenario.effective_prompt())
+    images, past = record(world, lane_keeper(world), scenario.warmup_steps, frames)
+    context = StartContext(images, past, world.state.ego, scenario.effective_prompt())
     return context, world
 
 

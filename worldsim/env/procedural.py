@@ -27,7 +27,7 @@ from worldsim.env.spaces import (
 )
 from worldsim.sim.camera import Camera
 from worldsim.sim.conditions import Conditions, conditions_from_prompt, sample_conditions
-from worldsim.sim.policies import lane_keeping_action
+from worldsim.sim.recording import lane_keeper, record
 from worldsim.sim.world import World, WorldState
 
 
@@ -212,10 +212,7 @@ class ProceduralDrivingEnv(gym.Env):
         assert world is not None
         if steps <= 0:
             return
-        target_d = float(world.road.lane_center(world.road.lane_of(world.state.d)))
-        speed = world.state.ego.speed
-        for _ in range(steps):
-            world.step(lane_keeping_action(world, target_d, speed))
+        record(world, lane_keeper(world), steps, 0)
         world.state.step = 0
 
     def _pick_conditions(self, options: dict[str, Any]) -> Conditions:

@@ -13,6 +13,7 @@ import numpy as np
 from worldsim.sim.camera import Camera
 from worldsim.sim.conditions import Conditions, sample_conditions
 from worldsim.sim.policies import DrivingPolicy, lane_keeping_action
+from worldsim.sim.recording import record
 from worldsim.sim.world import World, WorldState
 
 MANEUVERS: tuple[str, ...] = ("straight", "left", "right", "brake", "accelerate")
@@ -64,20 +65,14 @@ def make_start(
         road_length=road_length,
     )
     policy = DrivingPolicy(np.random.default_rng(policy_seq))
-    for _ in range(warmup_steps):
-        world.step(policy.act(world))
-    frames, motions = [world.render()], []
-    for _ in range(context_frames - 1):
-        motions.append(world.step(policy.act(world)))
-        frames.append(world.render())
-    past = np.asarray(motions, dtype=np.float32).reshape(-1, 2)
+    context, past = record(world, policy.act, warmup_steps, context_frames)
     return Start(
         seed=seed,
         world=world,
         state=world.get_state(),
         policy=policy,
         conditions=conditions,
-        context_THWC=np.stack(frames),
+        context_THWC=context,
         past_motion_T2=past,
     )
 

@@ -10,8 +10,6 @@ actions instead (``data.condition=actions``).
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +17,7 @@ import numpy as np
 
 from worldsim.data.action_codec import action_dim, encode_actions, space_to_dict
 from worldsim.data.episode import Episode
+from worldsim.utils.loading import Policy, load_callable
 
 # The action codec lives in worldsim.data.action_codec; these names stay importable from here.
 __all__ = ["EGO_STATE_FIELDS", "GymSource", "action_dim", "encode_actions", "space_to_dict"]
@@ -26,17 +25,9 @@ __all__ = ["EGO_STATE_FIELDS", "GymSource", "action_dim", "encode_actions", "spa
 EGO_STATE_FIELDS: tuple[str, ...] = ("step", "reward", "terminated")
 
 
-def _policy(spec: str) -> Callable[[Any, Any], Any] | None:
-    if spec == "random":
-        return None
-    module, _, attr = spec.partition(":")
-    if not attr:
-        raise ValueError(f"source.policy={spec!r} must be 'random' or 'module:callable'")
-    try:
-        fn = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"source.policy={spec!r} cannot be imported: {exc}") from exc
-    return fn
+def _policy(spec: str) -> Policy | None:
+    """``None`` for ``random`` (the action space's own sampler), else the loaded callable."""
+    return None if spec == "random" else load_callable(spec, "source.policy")
 
 
 @dataclass
@@ -46,7 +37,7 @@ class GymSource:
     env_id: str
     episodes: int = 8
     frames: int = 100
-    policy: str = "random"  # random | module:callable, called as policy(observation, action_space)
+    policy: str = "random"  # random | module:callable, called as policy(observation, info)
     caption: str = ""
     seed: int = 0
     dt: float = 0.1
@@ -83,7 +74,10 @@ class GymSource:
         frames, actions, motion, state = [], [], [], []
         for step in range(self.frames):
             frames.append(self._frame(env, obs))
-            action = env.action_space.sample() if policy is None else policy(obs, env.action_space)
+            if policy is None:
+                action = env.action_space.sample()
+            else:
+                action = policy(obs, {**info, "action_space": env.action_space})
             obs, reward, terminated, truncated, info = env.step(action)
             actions.append(np.asarray(action, dtype=np.float32).reshape(-1))
             motion.append([float(info.get("speed", 0.0)), float(info.get("yaw_rate", 0.0))])
