@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -68,16 +68,15 @@ def print_rows(rows: Sequence[BenchRow], *headers: str) -> None:
     print("\n".join((machine_line(), *headers, format_table(rows))), flush=True)
 
 
-def add_inputs(parser: argparse.ArgumentParser, store: bool = True) -> None:
-    """Add --checkpoint (and --store) with the paths `make demo` writes."""
-    parser.add_argument("--checkpoint", type=Path, default=CHECKPOINT)
+def new_parser(doc: str, checkpoint: bool = True, store: bool = True) -> argparse.ArgumentParser:
+    """A parser described by ``doc``'s first line, with --quick, --checkpoint and --store."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    if checkpoint:
+        parser.add_argument("--checkpoint", type=Path, default=CHECKPOINT)
     if store:
         parser.add_argument("--store", type=Path, default=STORE)
-
-
-def add_quick(parser: argparse.ArgumentParser) -> None:
-    """Add --quick: fewer steps and sizes, for a fast check that everything runs."""
     parser.add_argument("--quick", action="store_true", help="fewer steps and sizes")
+    return parser
 
 
 def parse(
@@ -112,3 +111,14 @@ def require_inputs(checkpoint: Path | None = None, store: Path | None = None) ->
     message = missing_inputs(checkpoint, store)
     if message is not None:
         raise SystemExit(message)
+
+
+def run(
+    parser: argparse.ArgumentParser,
+    quick: Mapping[str, Any],
+    measure: Callable[[argparse.Namespace], Sequence[BenchRow]],
+    header: str,
+) -> None:
+    """Parse the options, measure, and print the table under ``header`` filled with them."""
+    args = parse(parser, None, quick)
+    print_rows(measure(args), header.format(**vars(args)))

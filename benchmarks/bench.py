@@ -19,7 +19,7 @@ import env_speed
 import rollout_quality
 import sim_fps
 import world_model
-from _table import BenchRow, add_inputs, add_quick, parse, print_rows, require_inputs
+from _table import BenchRow, new_parser, parse, print_rows, require_inputs
 
 from worldsim.data.store import EpisodeStore
 from worldsim.runtime.checkpoint import read_checkpoint
@@ -34,9 +34,7 @@ BENCHMARKS: dict[str, ModuleType] = {
 
 def build_parser() -> argparse.ArgumentParser:
     """Options shared by all benchmarks."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_inputs(parser)
-    add_quick(parser)
+    parser = new_parser(__doc__)
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), default=list(BENCHMARKS))
     return parser
 

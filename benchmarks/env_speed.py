@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from _table import BenchRow, add_inputs, add_quick, parse, print_rows, require_inputs
+from _table import BenchRow, new_parser, require_inputs, run
 
 import worldsim
 from worldsim.eval.speed import env_fps
@@ -46,20 +46,12 @@ def measure(args: argparse.Namespace) -> list[BenchRow]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Options of this benchmark."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_inputs(parser, store=False)
+    parser = new_parser(__doc__, store=False)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--sampling-steps", type=int, default=4)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 16])
-    add_quick(parser)
     return parser
 
 
-def main() -> None:
-    """Measure and print the rows as a table."""
-    args = parse(build_parser(), None, QUICK)
-    print_rows(measure(args), f"# {ID}, {args.sampling_steps} sampling steps per frame")
-
-
 if __name__ == "__main__":
-    main()
+    run(build_parser(), QUICK, measure, f"# {ID}, {{sampling_steps}} sampling steps per frame")

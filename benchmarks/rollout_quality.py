@@ -13,7 +13,7 @@ import argparse
 
 import numpy as np
 import torch
-from _table import BenchRow, add_inputs, add_quick, parse, print_rows, require_inputs
+from _table import BenchRow, new_parser, require_inputs, run
 
 from worldsim.data.store import EpisodeStore
 from worldsim.runtime.checkpoint import load_world_model
@@ -150,8 +150,7 @@ def measure(args: argparse.Namespace) -> list[BenchRow]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Options of this benchmark."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_inputs(parser)
+    parser = new_parser(__doc__)
     parser.add_argument("--context", type=int, default=2)
     parser.add_argument("--horizon", type=int, default=10)
     parser.add_argument("--steps", type=int, default=None, help="sampling steps override")
@@ -160,15 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-windows", type=int, default=None, help="cap on held-out windows")
     parser.add_argument("--seed", type=int, default=0)
-    add_quick(parser)
     return parser
 
 
-def main() -> None:
-    """Measure and print the rows as a table."""
-    args = parse(build_parser(), None, QUICK)
-    print_rows(measure(args), f"# rollout quality of {args.checkpoint} on {args.store}")
-
-
 if __name__ == "__main__":
-    main()
+    run(build_parser(), QUICK, measure, "# rollout quality of {checkpoint} on {store}")

@@ -10,7 +10,7 @@ import argparse
 import time
 
 import numpy as np
-from _table import BenchRow, add_quick, parse, print_rows
+from _table import BenchRow, new_parser, run
 
 from worldsim.sim import Camera, Conditions, DrivingPolicy, World
 
@@ -58,17 +58,11 @@ def measure(args: argparse.Namespace) -> list[BenchRow]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Options of this benchmark."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = new_parser(__doc__, checkpoint=False, store=False)
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--sizes", nargs="+", default=["64x112", "128x224", "256x448"])
-    add_quick(parser)
     return parser
 
 
-def main() -> None:
-    """Measure and print the rows as a table."""
-    print_rows(measure(parse(build_parser(), None, QUICK)), "# procedural world, single process")
-
-
 if __name__ == "__main__":
-    main()
+    run(build_parser(), QUICK, measure, "# procedural world, single process")

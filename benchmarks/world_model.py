@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _table import BenchRow, add_inputs, add_quick, parse, print_rows, require_inputs
+from _table import BenchRow, new_parser, require_inputs, run
 
 from worldsim.data.store import EpisodeStore
 from worldsim.models.tokenizer import frames_to_tensor
@@ -134,21 +134,13 @@ def measure(args: argparse.Namespace) -> list[BenchRow]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Options of this benchmark."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_inputs(parser)
+    parser = new_parser(__doc__)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--train-steps", type=int, default=5)
     parser.add_argument("--horizons", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--episodes", type=int, default=4, help="held-out episodes for PSNR")
-    add_quick(parser)
     return parser
 
 
-def main() -> None:
-    """Measure and print the rows as a table."""
-    args = parse(build_parser(), None, QUICK)
-    print_rows(measure(args), f"# world model {args.checkpoint}")
-
-
 if __name__ == "__main__":
-    main()
+    run(build_parser(), QUICK, measure, "# world model {checkpoint}")

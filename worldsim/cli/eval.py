@@ -13,23 +13,24 @@ from worldsim.eval.config import EvalConfig, store_defaults
 # Types (where the default is null) and bounds of keys, checked before anything runs; the
 # other keys keep the type of their default (worldsim.eval.config.EvalConfig).
 HINTS: dict[str, Any] = {
-    "checkpoint": str | None,
-    "heads": str | None,
+    **dict.fromkeys(("checkpoint", "heads", "store.path"), str | None),
     "sampling_steps": (int | None, 1, None),
-    "guidance_action": (float | None, 0.0, None),
-    "guidance_text": (float | None, 0.0, None),
-    "seed": (int, 0, None),
-    "counterfactual_steps": (int, 1, None),
-    "procedural.starts": (int, 1, None),
-    "procedural.horizon": (int, 1, None),
-    "procedural.context_frames": (int, 1, None),
-    "procedural.warmup_steps": (int, 0, None),
-    "procedural.maneuver_steps": (int, 1, None),
-    "procedural.drift_rollouts": (int, 0, None),
-    "procedural.drift_horizon": (int, 1, None),
-    "horizons": list[int],
-    "drift_edges": list[int],
-    "store.path": str | None,
+    **dict.fromkeys(("guidance_action", "guidance_text"), (float | None, 0.0, None)),
+    **dict.fromkeys(
+        ("seed", "procedural.warmup_steps", "procedural.drift_rollouts"), (int, 0, None)
+    ),
+    **dict.fromkeys(
+        (
+            "counterfactual_steps",
+            "procedural.starts",
+            "procedural.horizon",
+            "procedural.context_frames",
+            "procedural.maneuver_steps",
+            "procedural.drift_horizon",
+        ),
+        (int, 1, None),
+    ),
+    **dict.fromkeys(("horizons", "drift_edges"), list[int]),
 }
 
 

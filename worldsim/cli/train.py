@@ -12,6 +12,20 @@ from worldsim.cli._hydra import UserError, instantiate, run_hydra
 
 TASKS = ("tokenizer", "world_model", "idm")
 
+# Types (where the default is null) and bounds of keys, checked before anything runs.
+HINTS: dict[str, Any] = {
+    **dict.fromkeys(("ckpt_path", "tokenizer_ckpt"), str | None),
+    **dict.fromkeys(("lr_decay_steps", "torch_threads"), (int | None, 1, None)),
+    **dict.fromkeys(("seed", "warmup_steps"), (int, 0, None)),
+    **dict.fromkeys(
+        ("model.dim", "model.depth", "model.heads", "model.patch_size", "model.context_window"),
+        (int, 1, None),
+    ),
+    "optimizer.lr": (float, 1e-12, None),
+    "data.batch_size": (int, 1, None),
+    "data.clip_len": (int, 2, None),
+}
+
 
 def task(cfg: DictConfig) -> None:
     import lightning as L
@@ -308,26 +322,7 @@ def _checked_resume(path: Path) -> str:
 
 
 def main() -> None:
-    run_hydra(
-        task,
-        "train",
-        {
-            "ckpt_path": str | None,
-            "tokenizer_ckpt": str | None,
-            "lr_decay_steps": (int | None, 1, None),
-            "seed": (int, 0, None),
-            "warmup_steps": (int, 0, None),
-            "torch_threads": (int | None, 1, None),
-            "model.dim": (int, 1, None),
-            "model.depth": (int, 1, None),
-            "model.heads": (int, 1, None),
-            "model.patch_size": (int, 1, None),
-            "model.context_window": (int, 1, None),
-            "optimizer.lr": (float, 1e-12, None),
-            "data.batch_size": (int, 1, None),
-            "data.clip_len": (int, 2, None),
-        },
-    )
+    run_hydra(task, "train", HINTS)
 
 
 if __name__ == "__main__":

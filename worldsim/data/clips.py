@@ -6,7 +6,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -55,15 +55,24 @@ def read_clips(
         return list(pool.map(lambda w: store.frames(w.key, w.start, w.length), windows))
 
 
-class ClipDataset(Dataset):
-    """Clips of ``clip_len`` frames from one split of an episode store.
+class WindowOptions(TypedDict, total=False):
+    """The keyword options of :class:`WindowDataset`, for subclasses that pass them on."""
 
-    Items are dicts: ``frames`` uint8 (T, H, W, 3), ``ego_motion`` float32 (T, 2),
-    ``ego_motion_norm`` float32 (T, 2) normalised with the store's train statistics,
-    ``caption`` str, ``key`` str, ``start`` int. The store is opened lazily in each process,
-    so the dataset is safe to use with DataLoader workers. ``verify`` is passed to
-    :class:`EpisodeStore` (checksum each file once per process).
+    split: str | None
+    clip_len: int
+    stride: int | None
+    verify: bool
+
+
+class WindowDataset(Dataset):
+    """Clip windows of one split of a store, which is opened lazily once in each process.
+
+    Subclasses add the clip's pixels or latents to :meth:`item`'s ego motion, caption and key;
+    what :meth:`fresh` names is reset in a new process and left out when pickled.
     """
+
+    _store: EpisodeStore | None
+    _pid: int | None
 
     def __init__(
         self,
@@ -80,36 +89,51 @@ class ClipDataset(Dataset):
         store = EpisodeStore(self.store_root)
         self.windows = clip_windows(store, clip_len, stride, split)
         self.stats = store.stats.ego_motion
-        self._store: EpisodeStore | None = None
-        self._pid: int | None = None
+        self.__dict__.update(self.fresh())
+
+    def fresh(self) -> dict[str, Any]:
+        """The per-process attributes as a new process starts with them."""
+        return {"_store": None, "_pid": None}
 
     @property
     def store(self) -> EpisodeStore:
         if self._store is None or self._pid != os.getpid():
+            self.__dict__.update(self.fresh())
             self._store = EpisodeStore(self.store_root, verify=self.verify)
             self._pid = os.getpid()
         return self._store
 
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_store"] = None
-        state["_pid"] = None
-        return state
+        return {**self.__dict__, **self.fresh()}
 
     def __len__(self) -> int:
         return len(self.windows)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        window = self.windows[index]
+    def item(self, window: ClipWindow, **data: torch.Tensor) -> dict[str, Any]:
+        """``data`` with the window's ego motion (raw and normalised), caption, key and start."""
         store = self.store
-        frames_THWC = store.frames(window.key, window.start, window.length)
-        end = window.start + window.length
-        ego_motion_T2 = store.ego_motion(window.key)[window.start : end]
+        ego_motion_T2 = store.ego_motion(window.key)[window.start : window.start + window.length]
         return {
-            "frames": torch.from_numpy(frames_THWC),
+            **data,
             "ego_motion": torch.from_numpy(np.ascontiguousarray(ego_motion_T2, np.float32)),
             "ego_motion_norm": torch.from_numpy(self.stats.normalize(ego_motion_T2)),
             "caption": store.caption(window.key),
             "key": window.key,
             "start": window.start,
         }
+
+
+class ClipDataset(WindowDataset):
+    """Clips of ``clip_len`` frames from one split of an episode store.
+
+    Items are dicts: ``frames`` uint8 (T, H, W, 3), ``ego_motion`` float32 (T, 2),
+    ``ego_motion_norm`` float32 (T, 2) normalised with the store's train statistics,
+    ``caption`` str, ``key`` str, ``start`` int. The store is opened lazily in each process,
+    so the dataset is safe to use with DataLoader workers. ``verify`` is passed to
+    :class:`EpisodeStore` (checksum each file once per process).
+    """
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        window = self.windows[index]
+        frames_THWC = self.store.frames(window.key, window.start, window.length)
+        return self.item(window, frames=torch.from_numpy(frames_THWC))

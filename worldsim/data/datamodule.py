@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,32 @@ class ConditionedClips(Dataset):
         return item
 
 
+@dataclass(frozen=True)
+class ClipSettings:
+    """What a clip item holds: ``clip_len`` frames (or cached latents) of the store ``store``."""
+
+    store: str
+    clip_len: int
+    condition: str
+    latents_dir: str | None
+    labels: bool
+
+    def dataset(self, split: str, stride: int | None) -> Dataset:
+        """The ``split`` clips, conditioned and, with ``labels``, labelled."""
+        if self.latents_dir is not None:
+            from worldsim.data.latents import LatentClipDataset
+
+            base: Dataset = LatentClipDataset(
+                self.store, self.latents_dir, split=split, clip_len=self.clip_len, stride=stride
+            )
+        else:
+            base = ClipDataset(self.store, split=split, clip_len=self.clip_len, stride=stride)
+        dataset: Dataset = ConditionedClips(base, self.store, self.condition)
+        if self.labels:
+            dataset = ConditionLabels(dataset, self.store)
+        return dataset
+
+
 class EpisodeDataModule(L.LightningDataModule):
     """Train/val clips of ``clip_len`` frames from the store at ``store``.
 
@@ -80,53 +107,34 @@ class EpisodeDataModule(L.LightningDataModule):
             raise ValueError(
                 f"data.condition={condition!r} is unknown; choose one of {list(CONDITIONS)}"
             )
-        self.condition = condition
         if clip_len < 1 or batch_size < 1 or num_workers < 0:
             raise ValueError(
                 f"data.clip_len={clip_len} and data.batch_size={batch_size} must be >= 1 and "
                 f"data.num_workers={num_workers} >= 0"
             )
-        self.store = str(store)
-        self.clip_len = clip_len
+        self.clips = ClipSettings(str(store), clip_len, condition, latents_dir, labels)
+        self.strides = {"train": stride, "val": val_stride or clip_len}
         self.batch_size = batch_size
         self.num_workers = num_workers
-        self.stride = stride
-        self.val_stride = val_stride
-        self.latents_dir = latents_dir
-        self.labels = labels
         self._train: Dataset | None = None
         self._val: Dataset | None = None
 
     def open_store(self) -> EpisodeStore:
-        return EpisodeStore(self.store)
-
-    def _dataset(self, split: str, stride: int | None) -> Dataset:
-        if self.latents_dir is not None:
-            from worldsim.data.latents import LatentClipDataset
-
-            base: Dataset = LatentClipDataset(
-                self.store, self.latents_dir, split=split, clip_len=self.clip_len, stride=stride
-            )
-        else:
-            base = ClipDataset(self.store, split=split, clip_len=self.clip_len, stride=stride)
-        dataset: Dataset = ConditionedClips(base, self.store, self.condition)
-        if self.labels:
-            dataset = ConditionLabels(dataset, self.store)
-        return dataset
+        return EpisodeStore(self.clips.store)
 
     def setup(self, stage: str | None = None) -> None:
-        if not Path(self.store).is_dir():
+        store = self.clips.store
+        if not Path(store).is_dir():
             raise FileNotFoundError(
-                f"episode store {self.store} does not exist; create it with "
-                f"`worldsim-data out={self.store}`"
+                f"episode store {store} does not exist; create it with `worldsim-data out={store}`"
             )
         if self._train is None:
-            self._train = self._dataset("train", self.stride)
-            self._val = self._dataset("val", self.val_stride or self.clip_len)
+            self._train = self.clips.dataset("train", self.strides["train"])
+            self._val = self.clips.dataset("val", self.strides["val"])
         if len(self._train) == 0:
             raise ValueError(
-                f"store {self.store} has no training clips of {self.clip_len} frames; write longer "
-                "episodes (frames=...) or lower data.clip_len"
+                f"store {store} has no training clips of {self.clips.clip_len} frames; write "
+                "longer episodes (frames=...) or lower data.clip_len"
             )
 
     def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:

@@ -19,18 +19,20 @@ import os
 from collections import OrderedDict
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from worldsim.data.clips import clip_windows
+from worldsim.data.clips import WindowDataset, WindowOptions
 from worldsim.data.errors import StoreReadError
 from worldsim.data.store import EpisodeStore
 from worldsim.models.tokenizer import FrameTokenizer, frames_to_tensor
 from worldsim.utils.io import atomic_open, dumps_json, write_text_atomic
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 CACHE_VERSION = 1
 LATENTS_DIR = "latents"
@@ -203,55 +205,33 @@ def read_latent_info(latents_dir: str | os.PathLike[str]) -> dict[str, Any]:
     return info
 
 
-class LatentClipDataset(Dataset):
+class LatentClipDataset(WindowDataset):
     """Clip windows like :class:`~worldsim.data.clips.ClipDataset`, carrying cached latents.
 
     Items are dicts: ``latents`` float32 (T, C, h, w), ``ego_motion`` float32 (T, 2),
     ``ego_motion_norm`` float32 (T, 2) normalised with the store's train statistics,
     ``caption`` str, ``key`` str, ``start`` int. The store and the memory-mapped latent files
     are opened lazily in each process, so the dataset is safe to use with DataLoader workers.
+    ``options`` are those of :class:`~worldsim.data.clips.WindowDataset` (``split``,
+    ``clip_len``, ``stride``, ``verify``), by keyword; ``clip_len`` defaults to 8 here.
     """
+
+    _arrays: OrderedDict[str, np.ndarray]
 
     def __init__(
         self,
         store_root: str | os.PathLike[str],
         latents_dir: str | os.PathLike[str],
-        split: str | None = "train",
-        clip_len: int = 8,
-        stride: int | None = None,
-        verify: bool = True,
+        **options: Unpack[WindowOptions],
     ) -> None:
-        self.store_root = Path(store_root)
         self.latents_dir = Path(latents_dir)
-        self.split = split
-        self.clip_len = clip_len
-        self.verify = verify
         self.info = read_latent_info(self.latents_dir)
         self.latent_shape: tuple[int, int, int] = tuple(self.info["latent_shape"])
-        store = EpisodeStore(self.store_root)
-        self.windows = clip_windows(store, clip_len, stride, split)
-        self.stats = store.stats.ego_motion
-        self._store: EpisodeStore | None = None
-        self._arrays: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._pid: int | None = None
+        super().__init__(store_root, **{"clip_len": 8, **options})
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_store"] = None
-        state["_arrays"] = OrderedDict()
-        state["_pid"] = None
-        return state
-
-    def __len__(self) -> int:
-        return len(self.windows)
-
-    @property
-    def store(self) -> EpisodeStore:
-        if self._store is None or self._pid != os.getpid():
-            self._store = EpisodeStore(self.store_root, verify=self.verify)
-            self._arrays = OrderedDict()
-            self._pid = os.getpid()
-        return self._store
+    def fresh(self) -> dict[str, Any]:
+        """The per-process attributes, the open memory maps included."""
+        return {**super().fresh(), "_arrays": OrderedDict()}
 
     def latents(self, key: str) -> np.ndarray:
         """The memory-mapped ``(T, C, h, w)`` float16 latents of episode ``key``."""
@@ -286,12 +266,4 @@ class LatentClipDataset(Dataset):
         window = self.windows[index]
         end = window.start + window.length
         latents_TCHW = np.asarray(self.latents(window.key)[window.start : end], np.float32)
-        ego_motion_T2 = self.store.ego_motion(window.key)[window.start : end]
-        return {
-            "latents": torch.from_numpy(latents_TCHW),
-            "ego_motion": torch.from_numpy(np.ascontiguousarray(ego_motion_T2, np.float32)),
-            "ego_motion_norm": torch.from_numpy(self.stats.normalize(ego_motion_T2)),
-            "caption": self.store.caption(window.key),
-            "key": window.key,
-            "start": window.start,
-        }
+        return self.item(window, latents=torch.from_numpy(latents_TCHW))

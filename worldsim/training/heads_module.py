@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from typing import Any
 
@@ -15,9 +14,7 @@ from torch import nn
 from worldsim.models.heads import ConditionClassifier, InverseDynamicsModel
 from worldsim.models.tokenizer import frames_to_tensor
 from worldsim.runtime.heads import HEADS_FORMAT_VERSION
-from worldsim.training.schedule import warmup_lambda
-
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+from worldsim.training.schedule import OptimizerFactory, WarmupSchedule
 
 UNKNOWN_LABEL = -1
 
@@ -44,8 +41,7 @@ class EvalHeadsModule(L.LightningModule):
         store: str = "",
     ) -> None:
         super().__init__()
-        if warmup_steps < 0:
-            raise ValueError(f"warmup_steps={warmup_steps} must be >= 0")
+        self.schedule = WarmupSchedule(optimizer, warmup_steps, lr_decay_steps)
         if not 0.0 <= flip_prob <= 1.0:
             raise ValueError(f"flip_prob={flip_prob} must be in [0, 1]")
         if idm.config != classifier.config:
@@ -55,9 +51,6 @@ class EvalHeadsModule(L.LightningModule):
             )
         self.idm = idm
         self.classifier = classifier
-        self.optimizer_factory = optimizer
-        self.warmup_steps = warmup_steps
-        self.lr_decay_steps = lr_decay_steps
         self.flip_prob = flip_prob
         self.save_hyperparameters(
             {
@@ -171,14 +164,7 @@ class EvalHeadsModule(L.LightningModule):
                 nn.utils.clip_grad_norm_(head.parameters(), gradient_clip_val)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = self.optimizer_factory(self.parameters())
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, warmup_lambda(self.warmup_steps, self.lr_decay_steps)
-        )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        return self.schedule.configure(self.parameters())
 
 
 def masked_cross_entropy(logits_NK: torch.Tensor, labels_N: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,16 @@
-"""Learning-rate schedules as ``LambdaLR`` multipliers."""
+"""Learning-rate schedules as ``LambdaLR`` multipliers, and the optimizer setup that uses them."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 
 def warmup_lambda(
@@ -27,3 +34,27 @@ def warmup_lambda(
         return final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
     return factor
+
+
+@dataclass(frozen=True)
+class WarmupSchedule:
+    """An optimizer factory and the :func:`warmup_lambda` schedule its learning rate follows."""
+
+    optimizer: OptimizerFactory
+    warmup_steps: int = 100
+    lr_decay_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps={self.warmup_steps} must be >= 0")
+
+    def configure(self, params: Iterable[nn.Parameter]) -> dict[str, Any]:
+        """The optimizer over ``params`` with its per-step scheduler, as Lightning takes them."""
+        optimizer = self.optimizer(params)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, warmup_lambda(self.warmup_steps, self.lr_decay_steps)
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }

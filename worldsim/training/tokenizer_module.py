@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from typing import Any
 
@@ -10,13 +9,10 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from torch import nn
 
 from worldsim.models.tokenizer import FrameTokenizer, frames_to_tensor
-from worldsim.training.schedule import warmup_lambda
+from worldsim.training.schedule import OptimizerFactory, WarmupSchedule
 from worldsim.utils.psnr import psnr_tensor
-
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 
 
 class TokenizerModule(L.LightningModule):
@@ -39,8 +35,7 @@ class TokenizerModule(L.LightningModule):
         scale_momentum: float = 0.99,
     ) -> None:
         super().__init__()
-        if warmup_steps < 0:
-            raise ValueError(f"warmup_steps={warmup_steps} must be >= 0")
+        self.schedule = WarmupSchedule(optimizer, warmup_steps, lr_decay_steps)
         if kl_weight < 0 or edge_weight < 0:
             raise ValueError(
                 f"tokenizer_loss.kl_weight={kl_weight} and tokenizer_loss.edge_weight="
@@ -49,9 +44,6 @@ class TokenizerModule(L.LightningModule):
         if not 0.0 <= scale_momentum < 1.0:
             raise ValueError(f"tokenizer_loss.scale_momentum={scale_momentum} must be in [0, 1)")
         self.tokenizer = tokenizer
-        self.optimizer_factory = optimizer
-        self.warmup_steps = warmup_steps
-        self.lr_decay_steps = lr_decay_steps
         self.kl_weight = kl_weight
         self.edge_weight = edge_weight
         self.scale_momentum = scale_momentum
@@ -136,14 +128,7 @@ class TokenizerModule(L.LightningModule):
         return loss
 
     def configure_optimizers(self) -> dict[str, Any]:
-        optimizer = self.optimizer_factory(self.tokenizer.parameters())
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, warmup_lambda(self.warmup_steps, self.lr_decay_steps)
-        )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        return self.schedule.configure(self.tokenizer.parameters())
 
 
 def image_gradients(x_BCHW: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from typing import Any
 
@@ -26,9 +25,7 @@ from worldsim.models.conditioning import FrameConditioning
 from worldsim.models.dit import VideoDiT
 from worldsim.models.tokenizer import FrameTokenizer, frames_to_tensor
 from worldsim.runtime.checkpoint import FORMAT_VERSION
-from worldsim.training.schedule import warmup_lambda
-
-OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+from worldsim.training.schedule import OptimizerFactory, WarmupSchedule
 
 
 class WorldModelModule(L.LightningModule):
@@ -54,10 +51,8 @@ class WorldModelModule(L.LightningModule):
         self.tokenizer = tokenizer.eval().requires_grad_(False)
         self.dit = dit
         self.text_encoder = text_encoder
-        self.optimizer_factory = optimizer
+        self.schedule = WarmupSchedule(optimizer, warmup_steps, lr_decay_steps)
         self.flow = flow
-        self.warmup_steps = warmup_steps
-        self.lr_decay_steps = lr_decay_steps
         self.sampling = sampling or SamplingConfig()
         self.dt = float(dt)
         self.yaw_warp = yaw_warp_for(
@@ -170,15 +165,7 @@ class WorldModelModule(L.LightningModule):
         return loss
 
     def configure_optimizers(self) -> dict[str, Any]:
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = self.optimizer_factory(params)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, warmup_lambda(self.warmup_steps, self.lr_decay_steps)
-        )
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        return self.schedule.configure([p for p in self.parameters() if p.requires_grad])
 
 
 def previous_frames(x0_BTCHW: torch.Tensor) -> torch.Tensor:

@@ -11,18 +11,8 @@ import numpy as np
 from worldsim.data.episode import EGO_MOTION_FIELDS, Episode
 from worldsim.data.errors import StoreReadError
 from worldsim.data.resume import file_digest
-from worldsim.data.store.layout import (
-    ACTIONS_FILE,
-    EGO_MOTION_FILE,
-    EGO_STATE_FILE,
-    EPISODES_DIR,
-    FORMAT_VERSION,
-    FRAMES_FILE,
-    MANIFEST_NAME,
-    META_FILE,
-    _fix_hint,
-    _read_json,
-)
+from worldsim.data.store import layout
+from worldsim.data.store.layout import _fix_hint, _read_json
 from worldsim.data.store.splits import SPLITS
 from worldsim.data.store.stats import NormStats, StoreStats
 from worldsim.data.video import read_video
@@ -45,17 +35,18 @@ class EpisodeStore:
                 f"episode store {self.root} does not exist; create it with "
                 f"`worldsim-data ... out={self.root}`"
             )
-        manifest_path = self.root / MANIFEST_NAME
+        manifest_path = self.root / layout.MANIFEST_NAME
         fix = (
             f"re-run `worldsim-data ... out={self.root}` with the same source to rebuild the "
             "manifest (finished episodes are kept)"
         )
         manifest = _read_json(manifest_path, fix)
         version = manifest.get("format_version")
-        if version != FORMAT_VERSION:
+        if version != layout.FORMAT_VERSION:
             raise StoreReadError(
                 f"{manifest_path} has format_version {version!r}; this version of worldsim reads "
-                f"format {FORMAT_VERSION}. Re-create the store with `worldsim-data ... out={self.root}`"
+                f"format {layout.FORMAT_VERSION}. "
+                f"Re-create the store with `worldsim-data ... out={self.root}`"
             )
         try:
             self._episodes: dict[str, dict[str, Any]] = {e["key"]: e for e in manifest["episodes"]}
@@ -122,13 +113,13 @@ class EpisodeStore:
 
     def episode_dir(self, key: str) -> Path:
         self._entry(key)
-        return self.root / EPISODES_DIR / key
+        return self.root / layout.EPISODES_DIR / key
 
     def meta(self, key: str) -> dict[str, Any]:
         """The episode's meta.json as a dict (cached)."""
         meta = self._metas.get(key)
         if meta is None:
-            path = self.episode_dir(key) / META_FILE
+            path = self.episode_dir(key) / layout.META_FILE
             meta = _read_json(path, _fix_hint(self.root, key))
             if meta.get("key") != key or meta.get("num_frames") != self.num_frames(key):
                 raise StoreReadError(
@@ -182,11 +173,11 @@ class EpisodeStore:
 
     def ego_motion(self, key: str) -> np.ndarray:
         """(T, 2) float32 ``[speed m/s, yaw_rate rad/s]``."""
-        return self._load_array(key, EGO_MOTION_FILE, len(EGO_MOTION_FIELDS))
+        return self._load_array(key, layout.EGO_MOTION_FILE, len(EGO_MOTION_FIELDS))
 
     def ego_state(self, key: str) -> np.ndarray:
         """(T, K) float32 or float64, columns named by ``ego_state_fields``."""
-        return self._load_array(key, EGO_STATE_FILE, len(self.meta(key)["ego_state_fields"]))
+        return self._load_array(key, layout.EGO_STATE_FILE, len(self.meta(key)["ego_state_fields"]))
 
     @property
     def action_space(self) -> dict[str, Any] | None:
@@ -198,7 +189,7 @@ class EpisodeStore:
         """(T, A) actions, or None when the source recorded none."""
         if self.meta(key).get("actions") is None:
             return None
-        return self._load_array(key, ACTIONS_FILE, None)
+        return self._load_array(key, layout.ACTIONS_FILE, None)
 
     def frames(self, key: str, start: int = 0, length: int | None = None) -> np.ndarray:
         """(length, H, W, 3) uint8 RGB frames from ``start`` (to the end when length is None)."""
@@ -208,7 +199,7 @@ class EpisodeStore:
             raise ValueError(
                 f"frames [{start}, {end}) are out of range for episode {key!r} with {total} frames"
             )
-        path = self._check_file(key, FRAMES_FILE)
+        path = self._check_file(key, layout.FRAMES_FILE)
         frames_THWC = read_video(path, start, end - start, fix=_fix_hint(self.root, key))
         if self.resolution is not None and frames_THWC.shape[1:3] != self.resolution:
             raise StoreReadError(

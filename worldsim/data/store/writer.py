@@ -24,21 +24,8 @@ from worldsim.data.episode import EGO_MOTION_FIELDS, Episode
 from worldsim.data.errors import EpisodeWriteError, SkipEpisode, StoreMismatchError
 from worldsim.data.resume import file_digest
 from worldsim.data.sources.base import EpisodeSource
-from worldsim.data.store.layout import (
-    ACTIONS_FILE,
-    DT_TOLERANCE,
-    EGO_MOTION_FILE,
-    EGO_STATE_FILE,
-    EPISODES_DIR,
-    FORMAT_VERSION,
-    FRAMES_FILE,
-    MANIFEST_NAME,
-    META_FILE,
-    TMP_PREFIX,
-    _fix_hint,
-    _read_json,
-    validate_key,
-)
+from worldsim.data.store import layout
+from worldsim.data.store.layout import _fix_hint, _read_json, validate_key
 from worldsim.data.store.manifest import (
     _check_existing_manifest,
     _check_expected,
@@ -75,7 +62,7 @@ def write_episode(
         raise TypeError(f"source {source.name!r} returned {type(episode).__name__}, not Episode")
     if episode.key != key:
         raise ValueError(f"source {source.name!r} returned episode {episode.key!r} for key {key!r}")
-    if abs(episode.dt - source.dt) > DT_TOLERANCE:
+    if abs(episode.dt - source.dt) > layout.DT_TOLERANCE:
         raise StoreMismatchError(
             f"episode {key!r} has dt={episode.dt} but source {source.name!r} declares "
             f"dt={source.dt}; resample the episode to the source's time step"
@@ -93,7 +80,7 @@ def write_episode(
             raise ValueError(f"episode {key!r}: actions must be numeric, got {actions_TA.dtype}")
 
     meta: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
+        "format_version": layout.FORMAT_VERSION,
         "key": key,
         "source": episode.source,
         "dt": float(episode.dt),
@@ -122,25 +109,26 @@ def write_episode(
         ) from exc
     meta = json.loads(meta_text)
 
-    tmp = episodes_dir / f"{TMP_PREFIX}{key}-{os.getpid()}"
+    tmp = episodes_dir / f"{layout.TMP_PREFIX}{key}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     try:
-        write_video(tmp / FRAMES_FILE, episode.frames_THWC, fps=meta["fps"], crf=crf)
-        np.save(tmp / EGO_MOTION_FILE, ego_motion_T2)
-        np.save(tmp / EGO_STATE_FILE, ego_state_TK)
+        write_video(tmp / layout.FRAMES_FILE, episode.frames_THWC, fps=meta["fps"], crf=crf)
+        np.save(tmp / layout.EGO_MOTION_FILE, ego_motion_T2)
+        np.save(tmp / layout.EGO_STATE_FILE, ego_state_TK)
         if actions_TA is not None:
-            np.save(tmp / ACTIONS_FILE, actions_TA)
-        names = [FRAMES_FILE, EGO_MOTION_FILE, EGO_STATE_FILE]
-        names += [ACTIONS_FILE] if actions_TA is not None else []
+            np.save(tmp / layout.ACTIONS_FILE, actions_TA)
+        names = [layout.FRAMES_FILE, layout.EGO_MOTION_FILE, layout.EGO_STATE_FILE]
+        names += [layout.ACTIONS_FILE] if actions_TA is not None else []
         meta["files"] = {name: file_digest(tmp / name) for name in names}
-        (tmp / META_FILE).write_text(dumps_json(meta), encoding="utf-8")
+        (tmp / layout.META_FILE).write_text(dumps_json(meta), encoding="utf-8")
         final = episodes_dir / key
         if final.exists():
-            if (final / META_FILE).exists():  # written meanwhile by another run: keep that one
+            # written meanwhile by another run: keep that one
+            if (final / layout.META_FILE).exists():
                 shutil.rmtree(tmp)
-                return _read_json(final / META_FILE, _fix_hint(episodes_dir.parent, key))
+                return _read_json(final / layout.META_FILE, _fix_hint(episodes_dir.parent, key))
             shutil.rmtree(final)  # an incomplete folder left by hand
         os.rename(tmp, final)
     except BaseException:
@@ -224,15 +212,15 @@ def write_store(
 
         root = Path(out)
         root.mkdir(parents=True, exist_ok=True)
-        for stale in root.glob(f"{MANIFEST_NAME}{TMP_PREFIX}*"):
+        for stale in root.glob(f"{layout.MANIFEST_NAME}{layout.TMP_PREFIX}*"):
             stale.unlink(missing_ok=True)
         settings = _check_existing_manifest(root, source, extend)
         state = _ManifestState(root, source, keys)
         if settings is not None:
             state.settings = settings
-        if not (root / MANIFEST_NAME).exists():
+        if not (root / layout.MANIFEST_NAME).exists():
             state.save()  # an empty but valid store from the first moment
-        episodes_dir = root / EPISODES_DIR
+        episodes_dir = root / layout.EPISODES_DIR
         episodes_dir.mkdir(exist_ok=True)
         _scan_existing(episodes_dir, state, set(keys))
         state.save()
