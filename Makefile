@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 BUNDLE := worldsim/assets/pretrained
 PRE_DATA := outputs/data/procedural_300
 PRE_WM := outputs/runs/world_model_pretrained/checkpoints/last.ckpt
-PRE_HEADS := outputs/runs/idm_pretrained/checkpoints/last.ckpt
+PRE_HEADS := outputs/runs/eval_heads_pretrained/checkpoints/last.ckpt
 PRE_EVAL := outputs/pretrained/eval
 # The demo's evaluation: a quick preset of the bundled model's full report (which ships with it).
 DEMO_EVAL := procedural.starts=8 procedural.horizon=30 horizons=[1,5,10,30] \
@@ -47,7 +47,7 @@ pretrained: $(STAMP)
 	@start=$$(date +%s); set -e; \
 	$(BIN)/worldsim-data out=$(PRE_DATA) episodes=300 frames=80 seed=0 workers=2 progress=false; \
 	$(BIN)/worldsim-train experiment=world_model_pretrained ckpt_path=last; \
-	$(BIN)/worldsim-train experiment=idm_pretrained ckpt_path=last; \
+	$(BIN)/worldsim-train experiment=eval_heads_pretrained ckpt_path=last; \
 	trained=$$(( $$(date +%s) - start )); \
 	$(BIN)/worldsim-eval checkpoint=$(PRE_WM) heads=$(PRE_HEADS) out=$(PRE_EVAL) $(PRE_EVAL_ARGS); \
 	$(BIN)/worldsim-export checkpoint=$(PRE_WM) heads=$(PRE_HEADS) out=$(BUNDLE) \

@@ -114,7 +114,7 @@ CLIS: dict[str, tuple[Callable[[], None], list[str], dict[str, Callable[[Any], b
         train.main,
         ["trainer.max_steps=1", "data.generate=null"],
         {
-            "task": _one_of("tokenizer", "world_model", "idm"),
+            "task": _one_of("tokenizer", "world_model", "eval_heads"),
             "seed": _int(0),
             "warmup_steps": _int(0),
             "model.dim": _int(1),

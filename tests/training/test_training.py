@@ -127,7 +127,7 @@ def test_experiments_compose() -> None:
 
 def test_debug_tiny_wins_over_the_preset_and_loses_to_the_command_line() -> None:
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        for name in ("tokenizer_tiny", "world_model_tiny", "idm"):
+        for name in ("tokenizer_tiny", "world_model_tiny", "eval_heads"):
             cfg = compose(config_name="train", overrides=[f"experiment={name}", "debug=tiny"])
             assert (cfg.data.batch_size, cfg.model.dim, cfg.warmup_steps) == (2, 32, 2), name
         cfg = compose(config_name="train", overrides=["debug=tiny", "data.clip_len=2"])
@@ -163,11 +163,11 @@ def test_presets_pick_their_own_store_by_default() -> None:
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         stores = {
             name: compose(config_name="train", overrides=[f"experiment={name}"]).data.store
-            for name in ("tokenizer_s", "world_model_pretrained", "idm", "world_model_nuscenes")
+            for name in ("tokenizer_s", "world_model_pretrained", "eval_heads", "world_model_nuscenes")
         }
     assert stores["tokenizer_s"].endswith("/procedural_128")
     assert stores["world_model_pretrained"].endswith("/procedural_300")
-    assert stores["idm"].endswith("/procedural")
+    assert stores["eval_heads"].endswith("/procedural")
     assert stores["world_model_nuscenes"].endswith("/nuscenes")
 
 

@@ -87,7 +87,7 @@ def task(cfg: DictConfig) -> None:
             if not Path(str(heads_path)).exists():
                 raise UserError(
                     f"heads={heads_path} does not exist; train them with "
-                    "`worldsim-train experiment=idm`"
+                    "`worldsim-train experiment=eval_heads`"
                 )
             heads = load_eval_heads(str(heads_path), device=str(config.device))
     except CheckpointError as exc:

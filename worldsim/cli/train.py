@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from worldsim.cli._hydra import UserError, instantiate, run_hydra
 
-TASKS = ("tokenizer", "world_model", "idm")
+TASKS = ("tokenizer", "world_model", "eval_heads")
 
 # Types (where the default is null) and bounds of keys, checked before anything runs.
 HINTS: dict[str, Any] = {
@@ -47,8 +47,8 @@ def task(cfg: DictConfig) -> None:
     store = ensure_store(cfg)
     if cfg.task == "tokenizer":
         module, datamodule = build_tokenizer_stage(cfg)
-    elif cfg.task == "idm":
-        module, datamodule = build_idm_stage(cfg, store)
+    elif cfg.task == "eval_heads":
+        module, datamodule = build_eval_heads_stage(cfg, store)
     else:
         module, datamodule = build_world_model_stage(cfg, store)
     trainer = build_trainer(cfg)
@@ -138,7 +138,7 @@ def motion_stats(store: Any) -> tuple[list[float], list[float]]:
     return mean, std
 
 
-def build_idm_stage(cfg: DictConfig, store: Any | None = None) -> tuple[Any, Any]:
+def build_eval_heads_stage(cfg: DictConfig, store: Any | None = None) -> tuple[Any, Any]:
     """The evaluation heads (inverse dynamics + condition classifier) on labelled clips."""
     from worldsim.data.store import EpisodeStore
     from worldsim.models.heads import ConditionClassifier, InverseDynamicsModel

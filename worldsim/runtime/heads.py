@@ -45,7 +45,7 @@ def load_eval_heads(path: str | os.PathLike[str], device: str | torch.device = "
     if not isinstance(meta, dict):
         raise CheckpointError(
             f"{path} is not an evaluation-heads checkpoint (no 'worldsim_heads' metadata); "
-            "train one with `worldsim-train experiment=idm`"
+            "train one with `worldsim-train experiment=eval_heads`"
         )
     if meta.get("format_version") != HEADS_FORMAT_VERSION:
         raise CheckpointError(

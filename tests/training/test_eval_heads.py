@@ -1,4 +1,4 @@
-"""worldsim-train experiment=idm: the evaluation heads learn, save plain metadata, resume and load."""
+"""worldsim-train experiment=eval_heads: the evaluation heads learn, save plain metadata, resume and load."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from worldsim.sim.conditions import TIMES_OF_DAY, WEATHERS
 # many short episodes at half the default resolution: scene variety matters more than length,
 # and a whole episode is one clip (3 frame pairs), so a short CPU run generalises to val
 SMALL = [
-    "experiment=idm",
+    "experiment=eval_heads",
     "data.generate.episodes=96",
     "data.generate.frames=4",
     "data.generate.seed=1",
@@ -39,9 +39,9 @@ SMALL = [
 
 
 @pytest.fixture(scope="module")
-def idm_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def heads_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A short heads run, stopped and resumed once with ckpt_path=last."""
-    root = tmp_path_factory.mktemp("idm")
+    root = tmp_path_factory.mktemp("eval_heads")
     first = train(
         root,
         *SMALL,
@@ -61,13 +61,13 @@ def idm_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def last_ckpt(root: Path) -> Path:
-    return root / "runs" / "idm" / "checkpoints" / "last.ckpt"
+    return root / "runs" / "eval_heads" / "checkpoints" / "last.ckpt"
 
 
-def test_resumed_run_continues_to_max_steps(idm_run: Path) -> None:
-    ckpt = torch.load(last_ckpt(idm_run), map_location="cpu", weights_only=False)
+def test_resumed_run_continues_to_max_steps(heads_run: Path) -> None:
+    ckpt = torch.load(last_ckpt(heads_run), map_location="cpu", weights_only=False)
     assert ckpt["global_step"] == 200
-    with open(idm_run / "runs" / "idm" / "csv" / "metrics.csv") as fh:
+    with open(heads_run / "runs" / "eval_heads" / "csv" / "metrics.csv") as fh:
         header = set(next(csv.reader(fh)))
     assert {
         "train/loss",
@@ -80,10 +80,10 @@ def test_resumed_run_continues_to_max_steps(idm_run: Path) -> None:
     } <= header
 
 
-def test_checkpoint_holds_plain_heads_metadata(idm_run: Path) -> None:
-    ckpt = torch.load(last_ckpt(idm_run), map_location="cpu", weights_only=False)
+def test_checkpoint_holds_plain_heads_metadata(heads_run: Path) -> None:
+    ckpt = torch.load(last_ckpt(heads_run), map_location="cpu", weights_only=False)
     meta = ckpt["hyper_parameters"]["worldsim_heads"]
-    store = EpisodeStore(idm_run / "data" / "procedural")
+    store = EpisodeStore(heads_run / "data" / "procedural")
     assert meta["format_version"] == 1
     assert meta["config"] == {"width": 16, "feature_dim": 32}
     np.testing.assert_allclose(meta["motion_mean"], store.stats.ego_motion.mean, rtol=1e-6)
@@ -93,10 +93,10 @@ def test_checkpoint_holds_plain_heads_metadata(idm_run: Path) -> None:
     assert all(type(v) in (int, str, list, dict) for v in meta.values())
 
 
-def test_trained_idm_beats_the_constant_prediction_on_val_frames(idm_run: Path) -> None:
-    heads = load_eval_heads(last_ckpt(idm_run))
+def test_trained_heads_beat_the_constant_prediction_on_val_frames(heads_run: Path) -> None:
+    heads = load_eval_heads(last_ckpt(heads_run))
     assert isinstance(heads, EvalHeads) and not heads.idm.training
-    store = EpisodeStore(idm_run / "data" / "procedural")
+    store = EpisodeStore(heads_run / "data" / "procedural")
     stats = store.stats.ego_motion
     errors, baseline = [], []
     for key in store.keys("val"):
@@ -118,7 +118,7 @@ def test_trained_idm_beats_the_constant_prediction_on_val_frames(idm_run: Path) 
 def test_load_eval_heads_rejects_other_checkpoints(tmp_path: Path) -> None:
     other = tmp_path / "tokenizer.ckpt"
     torch.save({"hyper_parameters": {"tokenizer_config": {}}, "state_dict": {}}, other)
-    with pytest.raises(CheckpointError, match="experiment=idm"):
+    with pytest.raises(CheckpointError, match="experiment=eval_heads"):
         load_eval_heads(other)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_eval_heads(tmp_path / "missing.ckpt")
