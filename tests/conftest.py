@@ -59,28 +59,26 @@ def train(root: Path, *overrides: str, check: bool = True) -> subprocess.Complet
     return proc
 
 
+def short_run(experiment: str, clip_len: int, steps: int) -> list[str]:
+    """Overrides of a tiny ``experiment`` run of ``steps`` steps on clips of ``clip_len``
+    frames, validated and checkpointed every ``steps // 2`` steps."""
+    every = steps // 2
+    return [
+        f"experiment={experiment}",
+        f"data.clip_len={clip_len}",
+        f"trainer.max_steps={steps}",
+        f"trainer.val_check_interval={every}",
+        f"callbacks.checkpoint.every_n_train_steps={every}",
+    ]
+
+
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A root with a tiny tokenizer run and a tiny world-model run."""
     root = tmp_path_factory.mktemp("train")
-    train(
-        root,
-        "experiment=tokenizer_tiny",
-        "data.clip_len=2",
-        "trainer.max_steps=6",
-        "trainer.val_check_interval=3",
-        "callbacks.checkpoint.every_n_train_steps=3",
-    )
-    train(
-        root,
-        "experiment=world_model_tiny",
-        "data.clip_len=4",
-        "trainer.max_steps=6",
-        "trainer.val_check_interval=3",
-        "callbacks.checkpoint.every_n_train_steps=3",
-        "callbacks.rollout.context_frames=2",
-        "callbacks.rollout.sampling_steps=2",
-    )
+    train(root, *short_run("tokenizer_tiny", clip_len=2, steps=6))
+    rollout_callback = ["callbacks.rollout.context_frames=2", "callbacks.rollout.sampling_steps=2"]
+    train(root, *short_run("world_model_tiny", clip_len=4, steps=6), *rollout_callback)
     return root
 
 
@@ -88,13 +86,5 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def heads_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The last.ckpt of a tiny evaluation-heads run (IDM + condition classifier) on 64x112."""
     root = tmp_path_factory.mktemp("heads")
-    train(
-        root,
-        "experiment=idm",
-        "data.clip_len=2",
-        "data.stride=2",
-        "trainer.max_steps=4",
-        "trainer.val_check_interval=2",
-        "callbacks.checkpoint.every_n_train_steps=2",
-    )
-    return root / "runs" / "idm" / "checkpoints" / "last.ckpt"
+    train(root, *short_run("eval_heads", clip_len=2, steps=4), "data.stride=2")
+    return root / "runs" / "eval_heads" / "checkpoints" / "last.ckpt"

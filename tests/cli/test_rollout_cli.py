@@ -5,15 +5,20 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import CliRun, run_cli
 from worldsim.data.video import read_video
 
 
-def test_rollout_writes_video_sheet_and_csv_per_scenario(trained: Path, tmp_path: Path) -> None:
+def rollout(trained: Path, tmp_path: Path, *overrides: str, check: bool = False) -> CliRun:
+    """worldsim-rollout of the tiny world model of ``trained``, run in ``tmp_path``."""
     ckpt = trained / "runs" / "world_model_tiny" / "checkpoints" / "last.ckpt"
-    proc = run_cli(
-        "worldsim-rollout",
-        f"checkpoint={ckpt}",
+    return run_cli("worldsim-rollout", f"checkpoint={ckpt}", *overrides, cwd=tmp_path, check=check)
+
+
+def test_rollout_writes_video_sheet_and_csv_per_scenario(trained: Path, tmp_path: Path) -> None:
+    proc = rollout(
+        trained,
+        tmp_path,
         "scenarios=[hard_braking,lane_change_left,snow_rural]",
         "policy=constant",
         "constant_action=[0.1,0.2]",
@@ -23,7 +28,6 @@ def test_rollout_writes_video_sheet_and_csv_per_scenario(trained: Path, tmp_path
         "out=out",
         "progress=false",
         "prompt='night, fog'",
-        cwd=tmp_path,
         check=True,
     )
     for name in ("hard_braking", "lane_change_left", "snow_rural"):
@@ -38,12 +42,5 @@ def test_rollout_writes_video_sheet_and_csv_per_scenario(trained: Path, tmp_path
 
 
 def test_rollout_rejects_scripted_policy_without_script(trained: Path, tmp_path: Path) -> None:
-    ckpt = trained / "runs" / "world_model_tiny" / "checkpoints" / "last.ckpt"
-    proc = run_cli(
-        "worldsim-rollout",
-        f"checkpoint={ckpt}",
-        "scenarios=[snow_rural]",
-        "policy=scripted",
-        cwd=tmp_path,
-    )
+    proc = rollout(trained, tmp_path, "scenarios=[snow_rural]", "policy=scripted")
     assert proc.returncode == 2 and "snow_rural" in proc.stderr and "policy=random" in proc.stderr

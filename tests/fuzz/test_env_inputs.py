@@ -99,28 +99,32 @@ def _reset(group: str, env: gym.Env, options: object) -> None:
     accepted(group)
 
 
-@settings(max_examples=150)
-@given(action=BAD_ACTIONS)
-def test_procedural_env_actions(procedural_env, action) -> None:
-    _step("env.actions", procedural_env, action)
+# Per kind of input: its strategy, and the check of one drawn value.
+INPUTS = {"actions": (BAD_ACTIONS, _step), "reset_options": (BAD_OPTIONS, _reset)}
+
+# What each single env is fuzzed with: (fixture, input kind, examples); the learned env runs the
+# world model on every step and reset, so it gets fewer.
+SINGLE_ENV_CASES = [
+    ("procedural_env", "actions", 150),
+    ("learned_env", "actions", 60),
+    ("procedural_env", "reset_options", 60),
+    ("learned_env", "reset_options", 30),
+]
 
 
-@settings(max_examples=60)
-@given(action=BAD_ACTIONS)
-def test_learned_env_actions(learned_env, action) -> None:
-    _step("env.actions", learned_env, action)
+@pytest.mark.parametrize(("env_fixture", "kind", "examples"), SINGLE_ENV_CASES)
+def test_single_env_inputs(
+    request: pytest.FixtureRequest, env_fixture: str, kind: str, examples: int
+) -> None:
+    env = request.getfixturevalue(env_fixture)
+    strategy, check = INPUTS[kind]
 
+    @settings(max_examples=examples)
+    @given(value=strategy)
+    def fuzz(value: object) -> None:
+        check(f"env.{kind}", env, value)
 
-@settings(max_examples=60)
-@given(options=BAD_OPTIONS)
-def test_procedural_env_reset_options(procedural_env, options) -> None:
-    _reset("env.reset_options", procedural_env, options)
-
-
-@settings(max_examples=30)
-@given(options=BAD_OPTIONS)
-def test_learned_env_reset_options(learned_env, options) -> None:
-    _reset("env.reset_options", learned_env, options)
+    fuzz()
 
 
 @settings(max_examples=30)

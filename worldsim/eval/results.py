@@ -2,18 +2,49 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 Interval = dict[str, float]  # {"mean", "low", "high"}: a 95% bootstrap interval
 SOURCES: tuple[str, ...] = ("model", "repeat_last", "tokenizer")
+OMIT_NONE = {"omit_none": True}  # field metadata: left out of ``to_dict`` while None
+NOT_WRITTEN = {"not_written": True}  # field metadata: never in ``to_dict`` (arrays for plots)
 
 
 @dataclass
-class FidelityResult:
+class Section:
+    """A part of ``metrics.json``: ``to_dict`` writes the fields in ``KEY_ORDER`` (default:
+    declaration order), nested sections through their own ``to_dict``; a field that defaults
+    to None, or has ``OMIT_NONE`` metadata, is left out while None."""
+
+    KEY_ORDER: ClassVar[tuple[str, ...]] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """This part of ``metrics.json``, as plain values."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            omitted = value is None and (f.default is None or "omit_none" in f.metadata)
+            if not omitted and "not_written" not in f.metadata:
+                out[f.name] = _plain(value)
+        return {k: out[k] for k in self.KEY_ORDER or tuple(out) if k in out}
+
+
+def _plain(value: Any) -> Any:
+    """A field's value as written: sections as their ``to_dict``, anything else a deep copy."""
+    if isinstance(value, Section):
+        return value.to_dict()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return copy.deepcopy(value)
+
+
+@dataclass
+class FidelityResult(Section):
     """PSNR/SSIM of the model, repeat-last-frame and the tokenizer against the true future."""
 
     rows: int
@@ -32,36 +63,18 @@ class FidelityResult:
             raise KeyError(f"fidelity source {name!r} is unknown; choose one of {list(SOURCES)}")
         return getattr(self, name)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``quality.fidelity`` section."""
-        out: dict[str, Any] = {
-            "rows": self.rows,
-            "contexts": self.contexts,
-            "horizon": self.horizon,
-            "curves": self.curves,
-            "intervals": self.intervals,
-            **{name: self.source(name) for name in SOURCES},
-        }
-        if self.model_psnr_by_action is not None:
-            out["model_psnr_by_action"] = self.model_psnr_by_action
-        return out
-
 
 @dataclass
-class ActionFollowingResult:
+class ActionFollowingResult(Section):
     """Share of rollout pairs from one start where each is closer to its own true future."""
 
     score: Interval | None
     contexts: int
     steps: int
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``quality.action_following`` section."""
-        return dataclasses.asdict(self)
-
 
 @dataclass
-class CounterfactualScores:
+class CounterfactualScores(Section):
     """How often futures from one context rank in the commanded order, for one frame set."""
 
     steer_order_accuracy: float | None
@@ -71,61 +84,41 @@ class CounterfactualScores:
     contexts: int
     steps: int
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values."""
-        return dataclasses.asdict(self)
-
 
 @dataclass
-class CounterfactualResult:
+class CounterfactualResult(Section):
     """Counterfactual rankings of the generated frames and of the true frames."""
 
     generated: CounterfactualScores
     ground_truth: CounterfactualScores
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``quality.counterfactual`` (or ``counterfactual_pixels``) section."""
-        return {"generated": self.generated.to_dict(), "ground_truth": self.ground_truth.to_dict()}
-
 
 @dataclass
-class ActionErrors:
+class ActionErrors(Section):
     """Mean absolute errors of IDM estimates against the commanded ego motion."""
 
     mae_speed: float
     mae_yaw_rate: float
     action_error: float  # in motion standard deviations
 
-    def to_dict(self) -> dict[str, float]:
-        """Plain values."""
-        return dataclasses.asdict(self)
-
 
 @dataclass
-class AdherenceResult:
+class AdherenceResult(Section):
     """IDM action errors on generated and true frames and of a constant prediction."""
 
     generated: ActionErrors
     ground_truth: ActionErrors
     constant: ActionErrors
-    estimates_generated: np.ndarray = field(repr=False)  # (R, N, 2), not in metrics.json
-    estimates_truth: np.ndarray = field(repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``quality.action`` section (without the estimates)."""
-        return {k: getattr(self, k).to_dict() for k in ("generated", "ground_truth", "constant")}
+    estimates_generated: np.ndarray = field(repr=False, metadata=NOT_WRITTEN)  # (R, N, 2)
+    estimates_truth: np.ndarray = field(repr=False, metadata=NOT_WRITTEN)
 
 
 @dataclass
-class ClassifierAccuracy:
+class ClassifierAccuracy(Section):
     """Condition-classifier accuracy over frames (None where no row's label is known)."""
 
     time_of_day_accuracy: float | None
     weather_accuracy: float | None
-
-    def to_dict(self) -> dict[str, float | None]:
-        """Plain values."""
-        return dataclasses.asdict(self)
 
     def values(self) -> list[float | None]:
         """Time-of-day and weather accuracy, in that order."""
@@ -133,7 +126,7 @@ class ClassifierAccuracy:
 
 
 @dataclass
-class TextSwitchResult:
+class TextSwitchResult(Section):
     """Classifier accuracy of rollouts whose prompt switched mid-rollout."""
 
     at_step: int
@@ -142,32 +135,18 @@ class TextSwitchResult:
     vs_old_prompt: ClassifierAccuracy
     before_switch_vs_old_prompt: ClassifierAccuracy
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values."""
-        return dataclasses.asdict(self)
-
 
 @dataclass
-class TextResult:
+class TextResult(Section):
     """Classifier accuracy of generated and true frames against the prompted conditions."""
 
     generated: ClassifierAccuracy
     ground_truth: ClassifierAccuracy
     switch: TextSwitchResult | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``quality.text`` section."""
-        out: dict[str, Any] = {
-            "generated": self.generated.to_dict(),
-            "ground_truth": self.ground_truth.to_dict(),
-        }
-        if self.switch is not None:
-            out["switch"] = self.switch.to_dict()
-        return out
-
 
 @dataclass
-class DriftBucket:
+class DriftBucket(Section):
     """Fréchet distance and out-of-range rates of the frames in steps ``first..last``."""
 
     first: int
@@ -178,13 +157,9 @@ class DriftBucket:
     fd_generated: float | None = None  # None without heads or with under two frames
     fd_truth: float | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values (without the Fréchet distances when there are none)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
-
 
 @dataclass
-class DriftResult:
+class DriftResult(Section):
     """Drift of long rollouts away from real frames, per horizon bucket."""
 
     horizon: int
@@ -194,16 +169,26 @@ class DriftResult:
     out_of_range_reference: float
     buckets: list[DriftBucket]
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``quality.drift`` section."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out["buckets"] = [b.to_dict() for b in self.buckets]
-        return out
-
 
 @dataclass
-class QualityResult:
-    """What a suite measured; the fields a suite does not measure stay None."""
+class QualityResult(Section):
+    """What a suite measured; the fields a suite does not measure stay None (and unwritten)."""
+
+    # The order in metrics.json: what was evaluated, the fidelity, the other measures, the drift.
+    KEY_ORDER: ClassVar[tuple[str, ...]] = (
+        "suite",
+        "start_seeds",
+        "store",
+        "windows",
+        "fidelity",
+        "action_following",
+        "counterfactual_pixels",
+        "action",
+        "counterfactual",
+        "text",
+        "skipped",
+        "drift",
+    )
 
     suite: str
     fidelity: FidelityResult
@@ -218,39 +203,18 @@ class QualityResult:
     text: TextResult | None = None  # with heads (store: where conditions are recorded)
     skipped: str | None = None  # why the metrics that need heads are missing
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``quality`` section of ``metrics.json``."""
-        out: dict[str, Any] = {"suite": self.suite}
-        for name in ("start_seeds", "store", "windows"):
-            if getattr(self, name) is not None:
-                out[name] = getattr(self, name)
-        out["fidelity"] = self.fidelity.to_dict()
-        for name in ("action_following", "counterfactual_pixels", "action", "counterfactual"):
-            if getattr(self, name) is not None:
-                out[name] = getattr(self, name).to_dict()
-        if self.text is not None:
-            out["text"] = self.text.to_dict()
-        if self.skipped is not None:
-            out["skipped"] = self.skipped
-        out["drift"] = self.drift.to_dict()
-        return out
-
 
 @dataclass
-class StandardMetrics:
+class StandardMetrics(Section):
     """FID and FVD, or a line saying why each was skipped."""
 
     fid: float | None = None
     fid_skipped: str | None = None
     fvd_skipped: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``standard`` section (only the keys that are set)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
-
 
 @dataclass
-class SpeedResult:
+class SpeedResult(Section):
     """Every speed number of the report, measured in this run."""
 
     sampling_steps: int
@@ -272,16 +236,9 @@ class SpeedResult:
         """The result of ``worldsim.eval.speed.measure_speed``."""
         return cls(**values)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``speed`` section (without GPU memory on the CPU)."""
-        out = dataclasses.asdict(self)
-        if self.gpu_peak_allocated_mib is None:
-            del out["gpu_peak_allocated_mib"]
-        return out
-
 
 @dataclass
-class Reproducibility:
+class Reproducibility(Section):
     """What the run evaluated and ran on."""
 
     seed: int
@@ -294,30 +251,16 @@ class Reproducibility:
     packages: dict[str, str | None]
     hardware: dict[str, Any]
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``reproducibility`` section."""
-        return dataclasses.asdict(self)
-
 
 @dataclass
-class EvalResults:
+class EvalResults(Section):
     """Everything ``metrics.json`` holds."""
 
     quality: QualityResult
     standard: StandardMetrics
-    speed: SpeedResult | None
+    speed: SpeedResult | None = field(metadata=OMIT_NONE)
     reproducibility: Reproducibility
     summary: dict[str, float | None] = field(default_factory=dict)  # flat headline numbers
-
-    def to_dict(self) -> dict[str, Any]:
-        """The contents of ``metrics.json``."""
-        out: dict[str, Any] = {"quality": self.quality.to_dict()}
-        out["standard"] = self.standard.to_dict()
-        if self.speed is not None:
-            out["speed"] = self.speed.to_dict()
-        out["reproducibility"] = self.reproducibility.to_dict()
-        out["summary"] = self.summary
-        return out
 
 
 @dataclass

@@ -55,19 +55,10 @@ class PatchTokenizer(LatentGrid, nn.Module):
         self.config = config
         self.register_buffer("latent_scale", torch.tensor(float(config.scale)))
 
-    def encode(
-        self,
-        frames_BCHW: torch.Tensor,
-        sample: bool = False,
-        generator: torch.Generator | None = None,
+    def _encode(
+        self, frames_BCHW: torch.Tensor, sample: bool, generator: torch.Generator | None
     ) -> torch.Tensor:
         """Scaled latents ``(B, 3f², H/f, W/f)`` (deterministic; ``sample`` is ignored)."""
-        if frames_BCHW.ndim != 4 or frames_BCHW.shape[1] != self.config.in_channels:
-            raise ValueError(
-                f"frames must be (B, {self.config.in_channels}, H, W), got "
-                f"{tuple(frames_BCHW.shape)}"
-            )
-        self._check_size(*frames_BCHW.shape[-2:])
         return F.pixel_unshuffle(frames_BCHW, self.downsample) * self.latent_scale
 
     def decode(self, latents_BCHW: torch.Tensor) -> torch.Tensor:

@@ -194,6 +194,30 @@ class LatentGrid:
         self._check_size(height, width)
         return (self.latent_channels, height // self.downsample, width // self.downsample)
 
+    def encode(
+        self,
+        frames_BCHW: torch.Tensor,
+        sample: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Scaled latents ``(B, C, H/f, W/f)`` of frames ``(B, in_channels, H, W)`` in [-1, 1]."""
+        self._check_frames(frames_BCHW)
+        return self._encode(frames_BCHW, sample, generator)
+
+    def _encode(
+        self, frames_BCHW: torch.Tensor, sample: bool, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        """The latents of frames already checked: each tokenizer's own encoding."""
+        raise NotImplementedError
+
+    def _check_frames(self, frames_BCHW: torch.Tensor) -> None:
+        if frames_BCHW.ndim != 4 or frames_BCHW.shape[1] != self.config.in_channels:
+            raise ValueError(
+                f"frames must be (B, {self.config.in_channels}, H, W), got "
+                f"{tuple(frames_BCHW.shape)}"
+            )
+        self._check_size(*frames_BCHW.shape[-2:])
+
     def _check_latents(self, latents_BCHW: Any) -> None:
         if latents_BCHW.ndim != 4 or latents_BCHW.shape[1] != self.latent_channels:
             raise ValueError(
@@ -220,14 +244,6 @@ class FrameTokenizer(LatentGrid, nn.Module):
         self.decoder = Decoder(config)
         self.register_buffer("latent_scale", torch.ones(()))  # 1 / std of posterior means
 
-    def _check_frames(self, frames_BCHW: torch.Tensor) -> None:
-        if frames_BCHW.ndim != 4 or frames_BCHW.shape[1] != self.config.in_channels:
-            raise ValueError(
-                f"frames must be (B, {self.config.in_channels}, H, W), got "
-                f"{tuple(frames_BCHW.shape)}"
-            )
-        self._check_size(*frames_BCHW.shape[-2:])
-
     def moments(self, frames_BCHW: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Unscaled posterior mean and log-variance (None for the tanh bottleneck)."""
         self._check_frames(frames_BCHW)
@@ -244,16 +260,10 @@ class FrameTokenizer(LatentGrid, nn.Module):
         noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
         return mean + torch.exp(0.5 * logvar) * noise
 
-    def encode(
-        self,
-        frames_BCHW: torch.Tensor,
-        sample: bool = False,
-        generator: torch.Generator | None = None,
+    def _encode(
+        self, frames_BCHW: torch.Tensor, sample: bool, generator: torch.Generator | None
     ) -> torch.Tensor:
-        """Scaled latents ``(B, c, H/f, W/f)``: posterior means, or samples with ``sample``.
-
-        ``sample=True`` needs a ``generator`` (the KL bottleneck only; "tanh" is deterministic).
-        """
+        """Scaled posterior means, or samples with ``sample`` (KL only; needs a ``generator``)."""
         mean, logvar = self.moments(frames_BCHW)
         z = mean
         if sample and logvar is not None:

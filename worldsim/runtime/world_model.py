@@ -43,15 +43,15 @@ class WorldModel:
         tokenizer: nn.Module,
         dit: VideoDiT,
         text_encoder: nn.Module,
-        motion_mean: Sequence[float],
-        motion_std: Sequence[float],
-        dt: float,
-        sampling: SamplingConfig | None = None,
+        motion_mean: Sequence[float],  # (A,) of the ego motion, in physical units
+        motion_std: Sequence[float],  # (A,)
+        dt: float,  # seconds between frames
+        sampling: SamplingConfig | None = None,  # None: the default SamplingConfig()
         device: str | torch.device = "cpu",
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype = torch.float32,  # of the DiT and the latents
         metadata: dict[str, Any] | None = None,
-        use_cache: bool = True,
-        prediction: str = "velocity",
+        use_cache: bool = True,  # False: the uncached reference path (reference.py)
+        prediction: str = "velocity",  # what the DiT outputs (diffusion/prediction.py)
     ) -> None:
         self.use_cache = use_cache
         self.prediction = check_prediction(prediction)
@@ -204,7 +204,7 @@ class WorldModel:
     @torch.no_grad()
     def reset_rows(
         self,
-        rows: np.ndarray | torch.Tensor,
+        rows: np.ndarray | torch.Tensor,  # bool (B,): the rows to restart
         context_frames: np.ndarray | torch.Tensor,
         prompts: str | Sequence[str],
         past_motion: np.ndarray | torch.Tensor | None = None,
@@ -268,7 +268,7 @@ class WorldModel:
     def rollout(
         self,
         context_frames: np.ndarray | torch.Tensor,
-        ego_motion: np.ndarray | torch.Tensor,
+        ego_motion: np.ndarray | torch.Tensor,  # (B, N, 2) in m/s and rad/s
         prompts: str | Sequence[str],
         past_motion: np.ndarray | torch.Tensor | None = None,
         generator: torch.Generator | None = None,

@@ -94,36 +94,54 @@ def sample_conditions(
     )
 
 
-_PROMPT_PATTERNS: tuple[tuple[str, str, object], ...] = (
-    ("time_of_day", r"\bnight\b|\bdark\b", "night"),
-    ("time_of_day", r"\bdusk\b|\bsunset\b|\btwilight\b|\bevening\b", "dusk"),
-    ("time_of_day", r"\bday\b|\bdaytime\b|\bsunny\b|\bnoon\b", "day"),
-    ("weather", r"\brain\w*\b|\bwet\b|\bstorm\w*\b", "rain"),
-    ("weather", r"\bfog\w*\b|\bmist\w*\b|\bhaz\w*\b", "fog"),
-    ("weather", r"\bsnow\w*\b|\bwinter\b", "snow"),
-    ("weather", r"\bclear\b", "clear"),
-    ("lanes", r"\bsingle[- ]lane\b|\bone[- ]lane\b", 1),
-    ("lanes", r"\btwo[- ]lane\b|\b2[- ]lane\b", 2),
-    ("lanes", r"\bthree[- ]lane\b|\b3[- ]lane\b", 3),
-    ("lanes", r"\bfour[- ]lane\b|\b4[- ]lane\b", 4),
-    ("road", r"curv\w* left|left (curve|bend|turn)", "left"),
-    ("road", r"curv\w* right|right (curve|bend|turn)", "right"),
-    ("road", r"\bwinding\b|\bcurvy\b", "winding"),
-    ("road", r"\bstraight\b", "straight"),
-    ("traffic", r"\bno traffic\b|\bempty\b", "none"),
-    ("traffic", r"\bheavy traffic\b|\bdense traffic\b|\bcongest\w*\b", "heavy"),
-    ("traffic", r"\bmoderate traffic\b", "moderate"),
-    ("traffic", r"\blight traffic\b|\bsparse traffic\b", "light"),
-)
+def _words(*words: str) -> str:
+    """A pattern matching any of ``words`` (each a regex) as a whole word."""
+    return r"\b(?:" + "|".join(words) + r")\b"
+
+
+# Per condition, the value a prompt names and its pattern; the first value that matches wins.
+_PROMPT_PATTERNS: dict[str, dict[object, str]] = {
+    "time_of_day": {
+        "night": _words("night", "dark"),
+        "dusk": _words("dusk", "sunset", "twilight", "evening"),
+        "day": _words("day", "daytime", "sunny", "noon"),
+    },
+    "weather": {
+        "rain": _words(r"rain\w*", "wet", r"storm\w*"),
+        "fog": _words(r"fog\w*", r"mist\w*", r"haz\w*"),
+        "snow": _words(r"snow\w*", "winter"),
+        "clear": _words("clear"),
+    },
+    "lanes": {
+        1: _words("single[- ]lane", "one[- ]lane"),
+        2: _words("two[- ]lane", "2[- ]lane"),
+        3: _words("three[- ]lane", "3[- ]lane"),
+        4: _words("four[- ]lane", "4[- ]lane"),
+    },
+    "road": {
+        "left": r"curv\w* left|left (curve|bend|turn)",
+        "right": r"curv\w* right|right (curve|bend|turn)",
+        "winding": _words("winding", "curvy"),
+        "straight": _words("straight"),
+    },
+    "traffic": {
+        "none": _words("no traffic", "empty"),
+        "heavy": _words("heavy traffic", "dense traffic", r"congest\w*"),
+        "moderate": _words("moderate traffic"),
+        "light": _words("light traffic", "sparse traffic"),
+    },
+}
 
 
 def conditions_from_prompt(prompt: str, base: Conditions | None = None) -> Conditions:
     """Read the conditions a free-text prompt names; anything it does not name keeps ``base``."""
+    if not isinstance(prompt, str):
+        raise ValueError(f"prompt must be a string, got {prompt!r:.80}")
     text = prompt.lower()
     values = (base or Conditions()).to_dict()
-    seen: set[str] = set()
-    for key, pattern, value in _PROMPT_PATTERNS:
-        if key not in seen and re.search(pattern, text):
-            values[key] = value
-            seen.add(key)
+    for key, patterns in _PROMPT_PATTERNS.items():
+        for value, pattern in patterns.items():
+            if re.search(pattern, text):
+                values[key] = value
+                break
     return Conditions.from_dict(values)

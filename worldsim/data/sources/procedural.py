@@ -29,12 +29,12 @@ class ProceduralSource:
     """
 
     episodes: int = 16
-    frames: int = 100
+    frames: int = 100  # per episode
     seed: int = 0
-    height: int = 64
-    width: int = 112
-    dt: float = 0.1
-    hfov_deg: float = 70.0
+    height: int = 64  # pixels
+    width: int = 112  # pixels
+    dt: float = 0.1  # seconds between frames
+    hfov_deg: float = 70.0  # the camera's horizontal field of view
     time_of_day: list[str] = field(default_factory=lambda: list(TIMES_OF_DAY))
     weather: list[str] = field(default_factory=lambda: list(WEATHERS))
     lanes: list[int] = field(default_factory=lambda: list(LANE_COUNTS))

@@ -6,7 +6,7 @@ The runtime ``WorldModel`` owns the text prompts; this core reads them from it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -192,3 +192,28 @@ class LearnedDriving:
         self.steps[i] = state["steps"]
         self.frames[i] = state["frame"]
         self.scenarios[i] = state["scenario"]
+
+
+RENDER_MODES: tuple[str, ...] = ("rgb_array",)
+
+
+def build_core(
+    owner: str,
+    num: int,
+    render_mode: str | None,
+    model: WorldModel | None,
+    keywords: Mapping[str, Any],
+) -> LearnedDriving:
+    """The core of ``num`` rows behind a wrapper, from the wrapper's keyword arguments."""
+    if render_mode is not None and render_mode not in RENDER_MODES:
+        raise ValueError(f"render_mode={render_mode!r} is not supported; use 'rgb_array'")
+    return LearnedDriving(num, LearnedWorldOptions.from_keywords(owner, keywords), model)
+
+
+def reset_options(options: Mapping[str, Any] | None, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """A copy of ``reset``'s ``options``; a ValueError names any key not in ``allowed``."""
+    out = dict(options or {})
+    unknown = sorted(set(out) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown reset option(s) {unknown}; allowed: {', '.join(allowed)}")
+    return out

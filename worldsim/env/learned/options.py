@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from worldsim.env.rewards import RewardFn, TerminationFn
@@ -28,6 +28,18 @@ class LearnedWorldOptions:
     horizon: int | None = None  # None: the scenario's
     reward_fn: str | RewardFn = "progress_comfort"
     termination_fn: str | TerminationFn = "never"
+
+    @classmethod
+    def from_keywords(cls, owner: str, keywords: Mapping[str, Any]) -> LearnedWorldOptions:
+        """The options of ``owner``'s keyword arguments; a TypeError names any unknown one."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(keywords) - set(known))
+        if unknown:
+            raise TypeError(
+                f"{owner} got unknown keyword argument(s) {unknown}; it takes "
+                f"{', '.join(known)}, render_mode and model"
+            )
+        return cls(**keywords)
 
     def __post_init__(self) -> None:
         check_mode("obs_mode", self.obs_mode, OBS_MODES)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from worldsim.env.learned.core import LearnedDriving, torch_generator
-from worldsim.env.learned.options import LearnedWorldOptions
-from worldsim.env.rewards import RewardFn, TerminationFn
+from worldsim.env.learned.core import RENDER_MODES, build_core, reset_options, torch_generator
 from worldsim.env.spaces import action_space, observation_space, validate_action
 from worldsim.runtime.world_model import WorldModel
 
@@ -48,52 +45,23 @@ class DrivingWorldEnv(gym.Env):
     ## Arguments
     ``checkpoint``, ``scenario``, ``obs_mode``, ``action_mode``, ``sampling_steps``, ``guidance``
     (``{"text": s, "action": s}``), ``context_frames``, ``device``, ``dtype``, ``horizon``,
-    ``reward_fn``, ``termination_fn``, ``render_mode="rgb_array"`` (collected in
-    :class:`LearnedWorldOptions`), and ``model``: an already-loaded ``WorldModel`` whose networks
-    the env shares (then ``checkpoint``, ``device`` and ``dtype`` are not used); without it the
-    env loads ``checkpoint`` afresh.
+    ``reward_fn``, ``termination_fn`` (the fields of :class:`LearnedWorldOptions`, their one
+    declaration; any other keyword is a ``TypeError`` naming it), ``render_mode="rgb_array"``,
+    and ``model``: an already-loaded ``WorldModel`` whose networks the env shares (then
+    ``checkpoint``, ``device`` and ``dtype`` are not used); without it the env loads
+    ``checkpoint`` afresh.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 10}
 
     def __init__(
-        self,
-        checkpoint: str | None = None,
-        scenario: str = "day_clear_straight",
-        obs_mode: str = "rgb",
-        action_mode: str = "steer_accel",
-        sampling_steps: int | None = None,
-        guidance: Mapping[str, float] | None = None,
-        context_frames: int | None = None,
-        device: str = "cpu",
-        dtype: str = "float32",
-        horizon: int | None = None,
-        reward_fn: str | RewardFn = "progress_comfort",
-        termination_fn: str | TerminationFn = "never",
-        render_mode: str | None = None,
-        model: WorldModel | None = None,
+        self, render_mode: str | None = None, model: WorldModel | None = None, **options: Any
     ) -> None:
-        options = LearnedWorldOptions(
-            checkpoint=checkpoint,
-            scenario=scenario,
-            obs_mode=obs_mode,
-            action_mode=action_mode,
-            sampling_steps=sampling_steps,
-            guidance=guidance,
-            context_frames=context_frames,
-            device=device,
-            dtype=dtype,
-            horizon=horizon,
-            reward_fn=reward_fn,
-            termination_fn=termination_fn,
-        )
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode={render_mode!r} is not supported; use 'rgb_array'")
-        self.core = LearnedDriving(1, options, model)
-        self.obs_mode = options.obs_mode
+        self.core = build_core("DrivingWorldEnv", 1, render_mode, model, options)
+        self.obs_mode = self.core.options.obs_mode
         self.render_mode = render_mode
         h, w = self.core.resolution
-        self.observation_space = observation_space(h, w, options.obs_mode)
+        self.observation_space = observation_space(h, w, self.obs_mode)
         self.action_space = action_space()
         self._generator: torch.Generator | None = None
 
@@ -102,10 +70,7 @@ class DrivingWorldEnv(gym.Env):
     ) -> tuple[Any, dict[str, Any]]:
         """Start an episode; ``options`` may hold ``prompt`` and ``scenario`` overrides."""
         super().reset(seed=seed)
-        options = dict(options or {})
-        unknown = sorted(set(options) - {"prompt", "scenario"})
-        if unknown:
-            raise ValueError(f"unknown reset option(s) {unknown}; allowed: prompt, scenario")
+        options = reset_options(options, ("prompt", "scenario"))
         self._generator = torch_generator(self.np_random, self.core.model.device)
         self.core.reset(
             np.ones(1, dtype=bool),

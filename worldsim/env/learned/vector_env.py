@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -10,9 +9,7 @@ import numpy as np
 import torch
 from gymnasium.vector.utils import batch_space
 
-from worldsim.env.learned.core import LearnedDriving, torch_generator
-from worldsim.env.learned.options import LearnedWorldOptions
-from worldsim.env.rewards import RewardFn, TerminationFn
+from worldsim.env.learned.core import RENDER_MODES, build_core, reset_options, torch_generator
 from worldsim.env.spaces import action_space, as_float_array, observation_space, validate_action
 from worldsim.runtime.world_model import WorldModel
 
@@ -20,11 +17,11 @@ from worldsim.runtime.world_model import WorldModel
 class DrivingWorldVectorEnv(gym.vector.VectorEnv):
     """N learned-world rollouts stepped together: one batched DiT forward pass per denoising
     step. Each env has its own scenario and prompt and resets on its own (next-step
-    autoreset). Takes ``num_envs`` and the keyword arguments of ``DrivingWorldEnv``
-    (``scenario`` may list one per env)."""
+    autoreset). Takes ``num_envs`` and the keyword arguments of ``DrivingWorldEnv``, checked the
+    same way (``scenario`` may list one per env)."""
 
     metadata = {
-        "render_modes": ["rgb_array"],
+        "render_modes": list(RENDER_MODES),
         "render_fps": 10,
         "autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP,
     }
@@ -32,41 +29,16 @@ class DrivingWorldVectorEnv(gym.vector.VectorEnv):
     def __init__(
         self,
         num_envs: int = 1,
-        checkpoint: str | None = None,
-        scenario: str | Sequence[str] = "day_clear_straight",
-        obs_mode: str = "rgb",
-        action_mode: str = "steer_accel",
-        sampling_steps: int | None = None,
-        guidance: Mapping[str, float] | None = None,
-        context_frames: int | None = None,
-        device: str = "cpu",
-        dtype: str = "float32",
-        horizon: int | None = None,
-        reward_fn: str | RewardFn = "progress_comfort",
-        termination_fn: str | TerminationFn = "never",
         render_mode: str | None = None,
         model: WorldModel | None = None,
+        **options: Any,
     ) -> None:
-        options = LearnedWorldOptions(
-            checkpoint=checkpoint,
-            scenario=scenario,
-            obs_mode=obs_mode,
-            action_mode=action_mode,
-            sampling_steps=sampling_steps,
-            guidance=guidance,
-            context_frames=context_frames,
-            device=device,
-            dtype=dtype,
-            horizon=horizon,
-            reward_fn=reward_fn,
-            termination_fn=termination_fn,
-        )
         self.num_envs = int(num_envs)
-        self.core = LearnedDriving(self.num_envs, options, model)
-        self.obs_mode = options.obs_mode
+        self.core = build_core("DrivingWorldVectorEnv", self.num_envs, render_mode, model, options)
+        self.obs_mode = self.core.options.obs_mode
         self.render_mode = render_mode
         h, w = self.core.resolution
-        self.single_observation_space = observation_space(h, w, options.obs_mode)
+        self.single_observation_space = observation_space(h, w, self.obs_mode)
         self.single_action_space = action_space()
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
@@ -81,12 +53,7 @@ class DrivingWorldVectorEnv(gym.vector.VectorEnv):
         if isinstance(seed, list):
             seed = seed[0]
         super().reset(seed=seed)
-        options = dict(options or {})
-        unknown = sorted(set(options) - {"prompt", "scenario", "reset_mask"})
-        if unknown:
-            raise ValueError(
-                f"unknown reset option(s) {unknown}; allowed: prompt, scenario, reset_mask"
-            )
+        options = reset_options(options, ("prompt", "scenario", "reset_mask"))
         mask = np.asarray(options.get("reset_mask", np.ones(self.num_envs, bool)), dtype=bool)
         if self._generator is None or mask.all():
             self._generator = torch_generator(self.np_random, self.core.model.device)
