@@ -24,29 +24,28 @@ class StartContext:
     prompt: str
 
 
-def build_context(
-    scenario: Scenario,
-    frames: int,
-    resolution: tuple[int, int],
-    dt: float,
-    seed_offset: int = 0,
-) -> StartContext:
-    """Context frames for ``scenario`` at ``resolution``; procedural starts drive the lane keeper
-    through the ground-truth world, dataset starts read the store."""
-    if frames < 1:
-        raise ValueError(f"context_frames={frames} must be at least 1")
+@dataclass(frozen=True)
+class ContextSpec:
+    """How much context to record, at which size and rate, and which variant of the seed."""
+
+    frames: int
+    resolution: tuple[int, int]  # (H, W)
+    dt: float
+    seed_offset: int = 0
+
+
+def build_context(scenario: Scenario, spec: ContextSpec) -> StartContext:
+    """Context frames for ``scenario``; procedural starts drive the lane keeper through the
+    ground-truth world, dataset starts read the store."""
+    if spec.frames < 1:
+        raise ValueError(f"context_frames={spec.frames} must be at least 1")
     if scenario.start_type == "dataset":
-        return _dataset_context(scenario, frames, resolution)
-    return start_world(scenario, frames, resolution, dt, seed_offset)[0]
+        return _dataset_context(scenario, spec.frames, spec.resolution)
+    return start_world(scenario, spec)[0]
 
 
 def start_world(
-    scenario: Scenario,
-    frames: int,
-    resolution: tuple[int, int],
-    dt: float,
-    seed_offset: int = 0,
-    road_length: float | None = None,
+    scenario: Scenario, spec: ContextSpec, road_length: float | None = None
 ) -> tuple[StartContext, World]:
     """The context of a procedural scenario and its ground-truth world at the context's last
     frame, to drive on beside the learned world."""
@@ -54,17 +53,17 @@ def start_world(
         raise ValueError(f"scenario {scenario.name!r} does not start in the procedural world")
     assert scenario.conditions is not None
     world = World(
-        seed=scenario.seed + seed_offset,
+        seed=scenario.seed + spec.seed_offset,
         conditions=scenario.conditions,
-        camera=Camera(*resolution),
-        dt=dt,
-        road_length=road_length or 600.0 + frames * dt * 35.0,
+        camera=Camera(*spec.resolution),
+        dt=spec.dt,
+        road_length=road_length or 600.0 + spec.frames * spec.dt * 35.0,
         start_lane=scenario.lane
         if scenario.lane is None
         else min(scenario.lane, scenario.conditions.lanes - 1),
         start_speed=scenario.speed,
     )
-    images, past = record(world, lane_keeper(world), scenario.warmup_steps, frames)
+    images, past = record(world, lane_keeper(world), scenario.warmup_steps, spec.frames)
     context = StartContext(images, past, world.state.ego, scenario.effective_prompt())
     return context, world
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from worldsim.env.context import start_world
+from worldsim.env.context import ContextSpec, start_world
 from worldsim.env.learned import DrivingWorldEnv, ModelCache
 from worldsim.env.scenarios import ScenarioError, list_scenarios, load_scenario
 from worldsim.play.protocol import (
@@ -131,9 +131,8 @@ class PlaySession:
         if self.options.ground_truth and loaded.start_type == "procedural":
             core = self.env.core
             frames = core.context_frames or loaded.context_frames
-            _, self.truth = start_world(
-                loaded, frames, core.resolution, core.model.dt, road_length=GROUND_TRUTH_ROAD_M
-            )
+            spec = ContextSpec(frames, core.resolution, core.model.dt)
+            _, self.truth = start_world(loaded, spec, road_length=GROUND_TRUTH_ROAD_M)
             self.truth_frame = self.truth.render()
         self._last_step = None
 

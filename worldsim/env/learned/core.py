@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from worldsim.env.context import StartContext, build_context
+from worldsim.env.context import ContextSpec, StartContext, build_context
 from worldsim.env.learned.model_cache import load_model
 from worldsim.env.learned.options import LearnedWorldOptions
 from worldsim.env.rewards import StepContext, resolve_reward, resolve_termination
@@ -76,7 +76,9 @@ class LearnedDriving:
     def _context(self, i: int, seed_offset: int) -> StartContext:
         scenario = self.scenarios[i]
         frames = self.options.context_frames or scenario.context_frames
-        return build_context(scenario, frames, self.resolution, self.model.dt, seed_offset)
+        return build_context(
+            scenario, ContextSpec(frames, self.resolution, self.model.dt, seed_offset)
+        )
 
     def reset(
         self,
