@@ -9,6 +9,7 @@ import torch
 import worldsim
 from worldsim.eval.ground_truth import make_start, roll_future
 from worldsim.eval.metrics import changed_pixel_psnr, psnr_frames, repeat_last_frame
+from worldsim.eval.pixel_motion import horizontal_shift
 from worldsim.eval.quality import generate
 from worldsim.runtime.bundle import bundled_model_dir
 
@@ -66,3 +67,30 @@ def test_bundled_model_regression_guard_on_held_out_starts() -> None:
         ours_changed = np.nanmean(changed_pixel_psnr(generated[:, i], truth[:, i], last[:, i]))
         copy_changed = np.nanmean(changed_pixel_psnr(repeat[:, i], truth[:, i], last[:, i]))
         assert ours_changed > copy_changed, (step, ours_changed, copy_changed)
+
+
+def test_bundled_model_turns_the_view_with_the_steering_on_held_out_starts() -> None:
+    # The same start under a left turn, straight on and a right turn (yaw rate +-0.2 rad/s for
+    # three frames): the road must move right, not at all, and left in the image, in that order.
+    model = worldsim.load_world_model()
+    starts = [
+        make_start(EVAL_SEED * 100_003 + i, model.resolution, model.dt, 4, 20) for i in range(4)
+    ]
+    context = np.stack([s.context_THWC for s in starts])
+    past = np.stack([s.past_motion_T2 for s in starts])
+    prompts = [s.conditions.caption() for s in starts]
+    speed = past[:, -1:, :1]  # (B, 1, 1) keep the last speed
+    shifts = []
+    for yaw in (0.2, 0.0, -0.2):
+        motion = np.concatenate([np.repeat(speed, 3, 1), np.full((4, 3, 1), yaw)], -1)
+        frames = generate(
+            model,
+            context,
+            past,
+            motion.astype(np.float32),
+            prompts,
+            torch.Generator().manual_seed(0),
+        )
+        shifts.append(horizontal_shift(context[:, -1], frames[:, -1]))
+    left, straight, right = shifts
+    assert (left > straight).all() and (straight > right).all(), shifts
