@@ -163,7 +163,12 @@ def test_presets_pick_their_own_store_by_default() -> None:
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         stores = {
             name: compose(config_name="train", overrides=[f"experiment={name}"]).data.store
-            for name in ("tokenizer_s", "world_model_pretrained", "eval_heads", "world_model_nuscenes")
+            for name in (
+                "tokenizer_s",
+                "world_model_pretrained",
+                "eval_heads",
+                "world_model_nuscenes",
+            )
         }
     assert stores["tokenizer_s"].endswith("/procedural_128")
     assert stores["world_model_pretrained"].endswith("/procedural_300")
