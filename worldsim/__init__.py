@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 PROCEDURAL_ENV_ID = "worldsim/ProceduralDriving-v0"
 LEARNED_ENV_ID = "worldsim/DrivingWorld-v0"
+LEARNED_COPY_ENV_ID = "worldsim/LearnedEnv-v0"
 
 
 def register_envs() -> None:
@@ -27,6 +28,12 @@ def register_envs() -> None:
             id=LEARNED_ENV_ID,
             entry_point="worldsim.env.learned.single_env:DrivingWorldEnv",
             vector_entry_point="worldsim.env.learned.vector_env:DrivingWorldVectorEnv",
+        )
+    if LEARNED_COPY_ENV_ID not in registry:
+        register(
+            id=LEARNED_COPY_ENV_ID,
+            entry_point="worldsim.env.learned_copy.single_env:LearnedEnv",
+            vector_entry_point="worldsim.env.learned_copy.vector_env:LearnedVectorEnv",
         )
 
 

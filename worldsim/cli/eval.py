@@ -13,7 +13,7 @@ from worldsim.eval.config import EvalConfig, store_defaults
 # Types (where the default is null) and bounds of keys, checked before anything runs; the
 # other keys keep the type of their default (worldsim.eval.config.EvalConfig).
 HINTS: dict[str, Any] = {
-    **dict.fromkeys(("checkpoint", "heads", "store.path"), str | None),
+    **dict.fromkeys(("checkpoint", "heads", "store.path", "env_id"), str | None),
     "sampling_steps": (int | None, 1, None),
     **dict.fromkeys(("guidance_action", "guidance_text"), (float | None, 0.0, None)),
     **dict.fromkeys(
@@ -27,6 +27,9 @@ HINTS: dict[str, Any] = {
             "procedural.context_frames",
             "procedural.maneuver_steps",
             "procedural.drift_horizon",
+            "env.starts",
+            "env.context_frames",
+            "env.horizon",
         ),
         (int, 1, None),
     ),
@@ -93,6 +96,9 @@ def task(cfg: DictConfig) -> None:
     except CheckpointError as exc:
         raise UserError(str(exc)) from exc
     condition = model.metadata.get("config", {}).get("data", {}).get("condition", "ego_motion")
+    if config.suite == "env":
+        env_task(model, config, checkpoint)
+        return
     if condition != "ego_motion":
         raise UserError(
             f"{checkpoint} is conditioned on data.condition={condition}; worldsim-eval compares "
@@ -120,6 +126,63 @@ def task(cfg: DictConfig) -> None:
     for key, value in results.standard.to_dict().items():
         if key.endswith("_skipped"):
             print(value)
+    print(f"metrics: {out / 'metrics.json'}")
+    print(f"report:  {out / 'report.md'}")
+
+
+def env_task(model: Any, config: EvalConfig, checkpoint: Path) -> None:
+    """``suite=env``: the learned copy against the real env it was recorded from."""
+    from worldsim.data.store import EpisodeStore
+    from worldsim.env.learned_copy.env_starts import real_env_available, recorded_env_id
+    from worldsim.eval.env_report import write_env_report
+    from worldsim.eval.env_suite import env_suite
+    from worldsim.runtime.checkpoint import CheckpointError
+    from worldsim.runtime.env_heads import load_env_heads
+
+    if not model.metadata.get("action_space"):
+        raise UserError(
+            f"{checkpoint} is not conditioned on raw actions; suite=env evaluates models trained "
+            "with `worldsim-train experiment=world_model_gym`"
+        )
+    path = config.store.path or model.metadata.get("config", {}).get("data", {}).get("store")
+    if not path or not (Path(str(path)) / "manifest.json").is_file():
+        raise UserError(
+            f"store {path!r} (the one the model was trained on) is missing; pass "
+            "store.path=<its folder>: its manifest says how the env was recorded"
+        )
+    store = EpisodeStore(str(path), verify=False)
+    recorded = recorded_env_id(store)
+    if recorded is None:
+        raise UserError(f"store {path} was not recorded from a Gymnasium env (source=gym)")
+    if config.env_id is not None and config.env_id != recorded:
+        raise UserError(
+            f"env_id={config.env_id} but the model's store was recorded from {recorded}; "
+            f"pass env_id={recorded} or the store of {config.env_id}"
+        )
+    if not real_env_available(recorded):
+        raise UserError(f"{recorded} cannot be made here; install it (e.g. gymnasium[box2d])")
+    try:
+        heads = load_env_heads(checkpoint, model.device)
+        result, rollouts = env_suite(
+            model,
+            heads,
+            store,
+            config.env,
+            config.seed,
+            list(config.horizons),
+            list(config.drift_edges),
+        )
+    except (CheckpointError, ValueError) as exc:
+        raise UserError(str(exc)) from exc
+    out = out_dir(config.out)
+    write_env_report(out, result, rollouts)
+    for key in result["psnr"]["model"]:
+        model_value = result["psnr"]["model"][key]["mean"]
+        repeat_value = result["psnr"]["repeat_last"][key]["mean"]
+        print(f"{key:<8} model {model_value:6.2f} dB   repeat-last {repeat_value:6.2f} dB")
+    score = result["action_following"]["score"]
+    shown = "n/a" if score is None else f"{score['mean']:.3f}"
+    print(f"action-following {shown}")
     print(f"metrics: {out / 'metrics.json'}")
     print(f"report:  {out / 'report.md'}")
 

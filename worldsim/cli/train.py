@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from worldsim.cli._hydra import UserError, instantiate, run_hydra
@@ -86,6 +87,9 @@ def ensure_store(cfg: DictConfig) -> Any:
         )
         write_store(source, root, workers=sizes["workers"])
     store = EpisodeStore(root)
+    if cfg.data.get("height") is None or cfg.data.get("width") is None:
+        with open_dict(cfg):  # a preset that reads the frame size from the store
+            cfg.data.height, cfg.data.width = (int(v) for v in store.resolution)
     if tuple(store.resolution) != (int(cfg.data.height), int(cfg.data.width)):
         raise UserError(
             f"store {root} holds {tuple(store.resolution)} frames but data.height/width are "
@@ -202,9 +206,11 @@ def build_world_model_stage(cfg: DictConfig, store: Any) -> tuple[Any, Any]:
             )
         dim = action_dim(store.action_space)
         mean, std = [0.0] * dim, [1.0] * dim
+        action_space = store.action_space
     else:
         dim = 2
         mean, std = motion_stats(store)
+        action_space = None
     with open_dict(cfg):
         cfg.model.action_dim = dim
         fill = {
@@ -245,8 +251,48 @@ def build_world_model_stage(cfg: DictConfig, store: Any) -> tuple[Any, Any]:
         lr_decay_steps=_decay_steps(cfg),
         text_state=text_encoder_state(text)["config"],
         run_config=OmegaConf.to_container(cfg, resolve=True),
+        action_space=action_space,
+        env_heads=build_env_heads(cfg, store, tokenizer.latent_channels, condition),
+        env_heads_weight=float(cfg.env_heads.weight),
     )
     return module, _datamodule(cfg, latents_dir)
+
+
+def build_env_heads(cfg: DictConfig, store: Any, latent_channels: int, condition: str) -> Any:
+    """The learned-env heads, when ``env_heads.enabled`` (``auto``: when the model is
+    conditioned on raw actions and the store records reward and termination)."""
+    from worldsim.data.action_codec import action_dim
+    from worldsim.data.datamodule import OUTCOME_FIELDS
+    from worldsim.models.env_heads import EnvHeads, EnvHeadsConfig
+
+    enabled = cfg.env_heads.enabled
+    labelled = all(name in store.ego_state_fields for name in OUTCOME_FIELDS)
+    if enabled not in (True, False, "auto"):
+        raise UserError(f"env_heads.enabled={enabled!r} must be true, false or auto")
+    if enabled == "auto":
+        enabled = condition == "actions" and labelled
+    if not enabled:
+        return None
+    if condition != "actions" or not labelled:
+        raise UserError(
+            f"env_heads.enabled=true needs data.condition=actions and a store whose ego state "
+            f"records {list(OUTCOME_FIELDS)} (the gym source's); {store.root} records "
+            f"{list(store.ego_state_fields)} with data.condition={condition}"
+        )
+    column = list(store.ego_state_fields).index("reward")
+    rewards = [store.ego_state(key)[1:, column] for key in store.keys("train")]
+    flat = np.concatenate(rewards) if rewards else np.zeros(1)
+    space = store.action_space
+    config = EnvHeadsConfig(
+        latent_channels=int(latent_channels),
+        action_dim=action_dim(space),
+        action_kind="discrete" if space["type"] == "Discrete" else "box",
+        width=int(cfg.env_heads.width),
+        feature_dim=int(cfg.env_heads.feature_dim),
+        reward_mean=float(flat.mean()),
+        reward_std=float(max(flat.std(), 1e-3)),
+    )
+    return EnvHeads(config)
 
 
 def _decay_steps(cfg: DictConfig) -> int | None:

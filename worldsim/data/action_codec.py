@@ -49,3 +49,18 @@ def encode_actions(actions_TA: np.ndarray, space: dict[str, Any]) -> np.ndarray:
     finite = np.isfinite(low) & np.isfinite(high) & (high > low)
     scaled = np.where(finite, 2 * (flat - low) / np.where(finite, high - low, 1.0) - 1, flat)
     return scaled.astype(np.float32)
+
+
+def space_from_dict(space: dict[str, Any]) -> Any:
+    """The Gymnasium space described by :func:`space_to_dict` (float32 Box, or Discrete)."""
+    from gymnasium import spaces
+
+    kind = space.get("type")
+    if kind == "Discrete":
+        return spaces.Discrete(int(space["n"]), start=int(space.get("start", 0)))
+    if kind == "Box":
+        shape = tuple(int(s) for s in space["shape"])
+        low = np.asarray(space["low"], dtype=np.float32).reshape(shape)
+        high = np.asarray(space["high"], dtype=np.float32).reshape(shape)
+        return spaces.Box(low, high, shape=shape, dtype=np.float32)
+    raise ValueError(f"action space {space!r} is not a recorded Box or Discrete space")

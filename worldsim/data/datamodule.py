@@ -53,7 +53,24 @@ class ConditionedClips(Dataset):
         raw = self._store.actions(item["key"])[start : start + length]
         encoded = torch.from_numpy(encode_actions(raw, self.space))
         item["cond"] = item["cond_raw"] = encoded
+        item.update(outcome_labels(self._store, item["key"], start, length))
         return item
+
+
+OUTCOME_FIELDS = ("reward", "terminated")
+
+
+def outcome_labels(store: EpisodeStore, key: str, start: int, length: int) -> dict[str, Any]:
+    """``reward`` and ``terminated`` ``(T,)`` float32 of a clip, each on arriving at its frame,
+    when the episode's ego state records them (the gym source does); else nothing."""
+    fields = list(store.meta(key)["ego_state_fields"])
+    if not all(name in fields for name in OUTCOME_FIELDS):
+        return {}
+    state_TK = store.ego_state(key)[start : start + length]
+    return {
+        name: torch.from_numpy(state_TK[:, fields.index(name)].astype("float32"))
+        for name in OUTCOME_FIELDS
+    }
 
 
 @dataclass(frozen=True)

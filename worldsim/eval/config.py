@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-SUITES = ("procedural", "store")
+SUITES = ("procedural", "store", "env")
 CONFIG_NAME = "eval_defaults"  # the ConfigStore entry named by conf/eval.yaml's defaults list
 
 
@@ -65,6 +65,22 @@ class StoreSuiteConfig:
 
 
 @dataclass
+class EnvSuiteConfig:
+    """Starts and horizon of the env suite."""
+
+    starts: int = 16
+    context_frames: int = 4
+    horizon: int = 30
+
+    def __post_init__(self) -> None:
+        for name in ("starts", "context_frames", "horizon"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"env.{name}={getattr(self, name)} must be >= 1")
+        if self.starts < 2:
+            raise ValueError(f"env.starts={self.starts} must be >= 2 (rollouts swap actions)")
+
+
+@dataclass
 class SpeedConfig:
     """What the speed section measures: latency per sampling-step count and env frames/s."""
 
@@ -78,6 +94,7 @@ class SpeedConfig:
 SECTIONS: dict[str, type] = {
     "procedural": ProceduralSuiteConfig,
     "store": StoreSuiteConfig,
+    "env": EnvSuiteConfig,
     "speed": SpeedConfig,
 }
 
@@ -88,7 +105,8 @@ class EvalConfig:
 
     checkpoint: str | None = None  # world-model checkpoint or bundle folder (None: the bundled)
     heads: str | None = None  # IDM + condition classifier (None: the bundled model's own heads)
-    suite: str = "procedural"  # procedural | store
+    suite: str = "procedural"  # procedural | store | env
+    env_id: str | None = None  # suite=env: the real env (None: the one the store was recorded from)
     out: str = "outputs/eval/${suite}"  # metrics.json, report.md and plots go here
     seed: int = 1  # evaluation starts; seed 2 is for model selection (docs/evaluation.md)
     device: str = "cpu"
@@ -103,6 +121,7 @@ class EvalConfig:
     counterfactual_steps: int = 10
     procedural: ProceduralSuiteConfig = field(default_factory=ProceduralSuiteConfig)
     store: StoreSuiteConfig = field(default_factory=StoreSuiteConfig)
+    env: EnvSuiteConfig = field(default_factory=EnvSuiteConfig)
     speed: SpeedConfig = field(default_factory=SpeedConfig)
 
     def __post_init__(self) -> None:

@@ -3,7 +3,8 @@ package bundles. Loading one never runs code from the files.
 
 A bundle is a folder:
 
-- ``model.safetensors``: tensors under ``tokenizer.``, ``dit.`` and ``text_encoder.``;
+- ``model.safetensors``: tensors under ``tokenizer.``, ``dit.``, ``text_encoder.`` and, for a
+  learned env copy, ``env_heads.``;
 - ``model.json``: the configs of the three networks, ego-motion statistics, ``dt``, the sampling
   settings, the recipe, the data seeds, the git commit and the evaluation numbers;
 - optionally ``heads.safetensors`` + ``heads.json``: the evaluation heads;
@@ -108,7 +109,7 @@ def export_world_model(
     meta = ckpt.get("hyper_parameters", {}).get("worldsim")
     if not isinstance(meta, dict):
         raise BundleError(f"{checkpoint} is not a world-model checkpoint (no 'worldsim' metadata)")
-    keep = ("tokenizer.", "dit.", "text_encoder.")
+    keep = ("tokenizer.", "dit.", "text_encoder.", "env_heads.")
     tensors = {
         k.replace("_orig_mod.", ""): v for k, v in ckpt["state_dict"].items() if k.startswith(keep)
     }

@@ -160,6 +160,7 @@ def load_world_model(
             "config": meta.get("config", {}),
             "checkpoint": str(path),
             "global_step": ckpt.get("global_step"),
+            "action_space": meta.get("action_space"),
         },
         use_cache=use_cache,
     )

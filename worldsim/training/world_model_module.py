@@ -23,6 +23,7 @@ from worldsim.diffusion.prediction import x0_residual_loss
 from worldsim.diffusion.samplers import SamplingConfig
 from worldsim.models.conditioning import FrameConditioning
 from worldsim.models.dit import VideoDiT
+from worldsim.models.env_heads import EnvHeads, transition_pairs
 from worldsim.models.tokenizer import FrameTokenizer, frames_to_tensor
 from worldsim.runtime.checkpoint import FORMAT_VERSION
 from worldsim.training.schedule import OptimizerFactory, WarmupSchedule
@@ -46,7 +47,12 @@ class WorldModelModule(L.LightningModule):
         lr_decay_steps: int | None = None,
         text_state: dict[str, Any] | None = None,
         run_config: dict[str, Any] | None = None,
+        action_space: dict[str, Any] | None = None,
+        env_heads: EnvHeads | None = None,
+        env_heads_weight: float = 1.0,
     ) -> None:
+        """``action_space``: the store's recorded space when the model is conditioned on raw
+        actions; ``env_heads``: trained beside the DiT on the clips' real transitions."""
         super().__init__()
         self.tokenizer = tokenizer.eval().requires_grad_(False)
         self.dit = dit
@@ -58,6 +64,8 @@ class WorldModelModule(L.LightningModule):
         self.yaw_warp = yaw_warp_for(
             dit.config.yaw_warp_hfov_deg, dit.config.yaw_warp_horizon, tokenizer.config
         )
+        self.env_heads = env_heads
+        self.env_heads_weight = float(env_heads_weight)
         self.register_buffer("motion_mean", torch.tensor(motion_mean, dtype=torch.float32))
         self.register_buffer("motion_std", torch.tensor(motion_std, dtype=torch.float32))
         self.save_hyperparameters(
@@ -74,6 +82,8 @@ class WorldModelModule(L.LightningModule):
                     "dt": float(dt),
                     "warmup_steps": int(warmup_steps),
                     "config": _plain(run_config or {}),
+                    "action_space": _plain(action_space),
+                    "env_heads": None if env_heads is None else env_heads.config.to_dict(),
                 }
             }
         )
@@ -99,9 +109,14 @@ class WorldModelModule(L.LightningModule):
         return shifted, valid
 
     def flow_step(
-        self, batch: dict[str, Any], generator: torch.Generator | None = None, train: bool = True
+        self,
+        batch: dict[str, Any],
+        generator: torch.Generator | None = None,
+        train: bool = True,
+        x0: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        x0 = self.latents(batch)
+        """The flow-matching loss of a batch (``x0``: its latents, when already encoded)."""
+        x0 = self.latents(batch) if x0 is None else x0
         b, t = x0.shape[:2]
         cond = batch["cond"] if "cond" in batch else batch["ego_motion_norm"]
         motion, valid = self.incoming_motion(cond.float())
@@ -153,16 +168,38 @@ class WorldModelModule(L.LightningModule):
         return prev
 
     # -- lightning hooks --------------------------------------------------------------------
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        loss = self.flow_step(batch)
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["caption"]))
+    def heads_losses(
+        self, batch: dict[str, Any], x0_BTCHW: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """The env heads' losses on the clip's real transitions (none without heads or labels)."""
+        if self.env_heads is None or "reward" not in batch:
+            return {}
+        z0, z1 = transition_pairs(x0_BTCHW)
+        action, _ = transition_pairs(batch["cond"].float())
+        _, reward = transition_pairs(batch["reward"])  # received on arriving at frame t+1
+        _, ended = transition_pairs(batch["terminated"])
+        return self.env_heads.loss(z0, z1, action, reward, ended)
+
+    def _step(self, batch: dict[str, Any], stage: str, train: bool, batch_idx: int) -> torch.Tensor:
+        generator = None
+        if not train:
+            generator = torch.Generator(device=self.device).manual_seed(1000 + batch_idx)
+        x0 = self.latents(batch)
+        loss = self.flow_step(batch, generator, train=train, x0=x0)
+        size = len(batch["caption"])
+        self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=size, sync_dist=not train)
+        heads = self.heads_losses(batch, x0)
+        for name, value in heads.items():
+            self.log(f"{stage}/heads_{name}", value, batch_size=size, sync_dist=not train)
+        if heads:
+            loss = loss + self.env_heads_weight * sum(heads.values())
         return loss
 
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train", True, batch_idx)
+
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        generator = torch.Generator(device=self.device).manual_seed(1000 + batch_idx)
-        loss = self.flow_step(batch, generator, train=False)
-        self.log("val/loss", loss, prog_bar=True, batch_size=len(batch["caption"]), sync_dist=True)
-        return loss
+        return self._step(batch, "val", False, batch_idx)
 
     def configure_optimizers(self) -> dict[str, Any]:
         return self.schedule.configure([p for p in self.parameters() if p.requires_grad])

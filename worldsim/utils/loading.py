@@ -8,7 +8,9 @@ from typing import Any
 
 # Env-level policies (worldsim-rollout ``policy=``, the Gym recorder's ``source.policy=``) are
 # called as ``policy(observation, info) -> action``: ``info`` is the env's latest info dict (the
-# recorder adds ``info["action_space"]``). A callable object may keep state across calls.
+# recorder adds ``info["action_space"]`` and ``info["step"]``). A callable object may keep
+# state across calls; the recorder makes a class afresh per episode and calls ``reset(seed)``
+# when the policy has one (worldsim/data/sources/gym.py).
 Policy = Callable[[Any, dict[str, Any]], Any]
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from worldsim.data.episode import Episode
 from worldsim.data.errors import SkipEpisode
+from worldsim.utils.image import cover_and_crop
 
 EGO_STATE_FIELDS: tuple[str, ...] = ("x", "y", "heading", "speed", "timestamp")
 MISSING_POLICIES = ("cut", "skip")
@@ -142,20 +143,6 @@ def nearest_indices(timestamps_us: np.ndarray, targets_us: np.ndarray) -> np.nda
     left = right - 1
     pick_left = (targets_us - timestamps_us[left]) <= (timestamps_us[right] - targets_us)
     return np.where(pick_left, left, right)
-
-
-def cover_and_crop(
-    image_HWC: np.ndarray, height: int, width: int
-) -> tuple[np.ndarray, float, int, int]:
-    """Scale to cover ``height x width``, centre-crop; returns the image, scale and offsets."""
-    from PIL import Image
-
-    h0, w0 = image_HWC.shape[:2]
-    scale = max(height / h0, width / w0)
-    new_w, new_h = max(width, round(w0 * scale)), max(height, round(h0 * scale))
-    resized = np.asarray(Image.fromarray(image_HWC).resize((new_w, new_h), Image.BILINEAR))
-    top, left = (new_h - height) // 2, (new_w - width) // 2
-    return resized[top : top + height, left : left + width], scale, left, top
 
 
 @dataclass

@@ -55,6 +55,20 @@ def _check_expected(
         )
 
 
+def _episode_entry(meta: dict[str, Any]) -> dict[str, Any]:
+    """An episode's manifest entry; ``end`` is added when the source recorded how it ended."""
+    entry = {
+        "key": meta["key"],
+        "num_frames": int(meta["num_frames"]),
+        "split": meta["split"],
+        "caption": meta["caption"],
+    }
+    end = (meta.get("extra") or {}).get("end")
+    if end is not None:
+        entry["end"] = end
+    return entry
+
+
 class _ManifestState:
     """The writer's view of the store: header fields plus the metas of complete episodes."""
 
@@ -119,15 +133,7 @@ class _ManifestState:
             "splits": split_counts,
             "stats": stats,
             "video": {"codec": "h264", "pix_fmt": PIX_FMT},
-            "episodes": [
-                {
-                    "key": m["key"],
-                    "num_frames": int(m["num_frames"]),
-                    "split": m["split"],
-                    "caption": m["caption"],
-                }
-                for m in metas
-            ],
+            "episodes": [_episode_entry(m) for m in metas],
         }
 
     def save(self) -> None:
