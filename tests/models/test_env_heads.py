@@ -12,7 +12,9 @@ def transitions(n: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
     """Latents moved two columns left / not / right by a Discrete(3) action; reward and end from it."""
     z0 = torch.randn(n, 2, 16, 16, generator=generator)
     action = torch.randint(0, 3, (n,), generator=generator)
-    z1 = torch.stack([torch.roll(z, 2 * (int(a) - 1), dims=-1) for z, a in zip(z0, action, strict=True)])
+    z1 = torch.stack(
+        [torch.roll(z, 2 * (int(a) - 1), dims=-1) for z, a in zip(z0, action, strict=True)]
+    )
     onehot = torch.nn.functional.one_hot(action, 3).float()
     reward = (action == 2).float() * 2.0 - 0.5
     ended = (action == 0).float()
