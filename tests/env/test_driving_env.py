@@ -150,6 +150,48 @@ def test_batched_rows_match_single_env_rollouts(checkpoint: str) -> None:
     assert np.array_equal(obs[0], obs[1])  # same scenario, same context
 
 
+def test_vectorised_step_equals_stepping_each_row_alone(checkpoint: str) -> None:
+    """The batched step (array kinematics and rewards) against the scalar bicycle model and
+    reward, and each row's frame against stepping that row alone from the same state."""
+    from worldsim.env.rewards import StepContext, progress_comfort
+    from worldsim.sim.vehicle import step_steer_accel
+
+    vec = gym.make_vec(ID, num_envs=3, checkpoint=checkpoint, sampling_steps=1, context_frames=2)
+    vec.reset(seed=0)
+    core = vec.unwrapped.core
+    actions = np.array([[0.5, 1.0], [-0.7, -0.4], [0.0, 0.2]], np.float32)
+    vec.step(actions)  # leave the start, so the speeds and accelerations differ per row
+    before = [core.ego.row(i) for i in range(3)]
+    states = [vec.unwrapped.get_state(i) for i in range(3)]
+    generator_state = vec.unwrapped._generator.get_state()
+    obs, rewards, *_ = vec.step(actions[::-1].copy())
+    for i in range(3):
+        ego, motion = step_steer_accel(before[i], actions[::-1][i], core.model.dt, core.params)
+        ctx = StepContext(
+            dt=core.model.dt,
+            progress=float(motion[0]) * core.model.dt,
+            speed=float(motion[0]),
+            yaw_rate=float(motion[1]),
+            accel=ego.accel,
+            prev_accel=before[i].accel,
+            lateral_offset=float("nan"),
+        )
+        assert rewards[i] == pytest.approx(progress_comfort(ctx), abs=1e-12)
+        got = core.ego.row(i)
+        assert np.allclose(
+            [got.x, got.y, got.heading, got.speed, got.accel],
+            [ego.x, ego.y, ego.heading, ego.speed, ego.accel],
+            atol=1e-12,
+        )
+    for i in range(3):
+        for j in range(3):
+            vec.unwrapped.set_state(j, states[j])
+        vec.unwrapped._generator.set_state(generator_state)
+        rows = np.arange(3) == i
+        core.step(actions[::-1].copy(), vec.unwrapped._generator, rows=rows)
+        assert np.array_equal(core.frames[i], obs[i])
+
+
 @pytest.mark.slow
 def test_600_step_episode_runs_with_bounded_memory(checkpoint: str) -> None:
     env = make(checkpoint, horizon=600).unwrapped

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 
 @dataclass(frozen=True)
 class StepContext:
-    """What happened in one step, in physical units."""
+    """What happened in one step, in physical units (floats; ``(N,)`` arrays for the array
+    versions in ``BATCHED``)."""
 
     dt: float
     progress: float  # metres travelled along the lane (negative when going backwards)
@@ -31,24 +33,36 @@ RewardFn = Callable[[StepContext], float]
 TerminationFn = Callable[[StepContext], bool]
 
 
-def progress_comfort(
+CRASH_PENALTY = 10.0  # progress_comfort_safety's one-off penalty
+
+
+def _progress_comfort(
     ctx: StepContext,
     progress_scale: float = 0.1,
     accel_weight: float = 0.01,
     jerk_weight: float = 0.002,
     lateral_weight: float = 0.02,
-) -> float:
-    """Progress along the lane minus penalties on acceleration, jerk and lateral acceleration."""
+) -> Any:
+    """The formula of ``progress_comfort`` on floats or on ``(N,)`` arrays alike."""
     jerk = (ctx.accel - ctx.prev_accel) / ctx.dt
     lateral = ctx.speed * ctx.yaw_rate
     penalty = accel_weight * ctx.accel**2 + jerk_weight * jerk**2 + lateral_weight * lateral**2
-    return float(progress_scale * ctx.progress - penalty * ctx.dt)
+    return progress_scale * ctx.progress - penalty * ctx.dt
 
 
-def progress_comfort_safety(ctx: StepContext, crash_penalty: float = 10.0) -> float:
+def _crash(ctx: StepContext) -> Any:
+    return np.logical_or(ctx.collision, ctx.offroad)
+
+
+def progress_comfort(ctx: StepContext, **weights: float) -> float:
+    """Progress along the lane minus penalties on acceleration, jerk and lateral acceleration
+    (``weights``: ``progress_scale``, ``accel_weight``, ``jerk_weight``, ``lateral_weight``)."""
+    return float(_progress_comfort(ctx, **weights))
+
+
+def progress_comfort_safety(ctx: StepContext, crash_penalty: float = CRASH_PENALTY) -> float:
     """``progress_comfort`` with a one-off penalty on collision or leaving the road."""
-    crash = crash_penalty if (ctx.collision or ctx.offroad) else 0.0
-    return progress_comfort(ctx) - crash
+    return float(_progress_comfort(ctx) - crash_penalty * _crash(ctx))
 
 
 def never(ctx: StepContext) -> bool:
@@ -57,7 +71,21 @@ def never(ctx: StepContext) -> bool:
 
 
 def collision_or_offroad(ctx: StepContext) -> bool:
-    return bool(ctx.collision or ctx.offroad)
+    return bool(_crash(ctx))
+
+
+# Array versions of the built-in functions: the same formulas on a StepContext of (N,) arrays,
+# so a batched env computes N rewards with array operations. A user's callable has none and is
+# called once per row with float fields.
+BatchFn = Callable[[StepContext], np.ndarray]
+BATCHED: dict[Callable[..., Any], BatchFn] = {
+    progress_comfort: lambda ctx: np.asarray(_progress_comfort(ctx), dtype=np.float64),
+    progress_comfort_safety: lambda ctx: np.asarray(
+        _progress_comfort(ctx) - CRASH_PENALTY * _crash(ctx), dtype=np.float64
+    ),
+    never: lambda ctx: np.zeros(np.shape(ctx.speed), dtype=bool),
+    collision_or_offroad: lambda ctx: np.asarray(_crash(ctx), dtype=bool),
+}
 
 
 REWARDS: dict[str, RewardFn] = {

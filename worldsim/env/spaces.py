@@ -83,3 +83,14 @@ def validate_action(action: object) -> tuple[np.ndarray, bool]:
         raise ValueError(f"action must be finite, got {arr.tolist()}")
     clipped = np.clip(arr, -1.0, 1.0)
     return clipped, bool((clipped != arr).any())
+
+
+def validate_actions(actions_N2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`validate_action` for a batch ``(N, 2)`` at once: the clipped actions and which
+    rows were clipped. The shape is the caller's to check."""
+    bad = ~np.isfinite(actions_N2).all(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"action of env {row} must be finite, got {actions_N2[row].tolist()}")
+    clipped = np.clip(actions_N2, -1.0, 1.0)
+    return clipped, (clipped != actions_N2).any(axis=1)

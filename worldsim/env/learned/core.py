@@ -7,7 +7,6 @@ The runtime ``WorldModel`` owns the text prompts; this core reads them from it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -16,11 +15,16 @@ import torch
 from worldsim.env.context import ContextSpec, StartContext, build_context
 from worldsim.env.learned.model_cache import load_model
 from worldsim.env.learned.options import LearnedWorldOptions
-from worldsim.env.rewards import StepContext, resolve_reward, resolve_termination
+from worldsim.env.rewards import BATCHED, StepContext, resolve_reward, resolve_termination
 from worldsim.env.scenarios import Scenario, load_scenario
 from worldsim.env.spaces import ego_observation
 from worldsim.runtime.world_model import WorldModel
-from worldsim.sim.vehicle import EgoState, VehicleParams, step_speed_yaw_rate, step_steer_accel
+from worldsim.sim.vehicle import VehicleParams
+from worldsim.sim.vehicle_batch import (
+    EgoBatch,
+    step_speed_yaw_rate_batch,
+    step_steer_accel_batch,
+)
 
 
 def torch_generator(np_random: np.random.Generator, device: torch.device) -> torch.Generator:
@@ -46,9 +50,10 @@ class LearnedDriving:
         self.termination_fn = resolve_termination(options.termination_fn)
         self.params = VehicleParams()
         self.resolution = self.model.resolution
-        self.ego: list[EgoState] = [EgoState(0.0, 0.0, 0.0, 0.0)] * num
+        self.ego = EgoBatch.zeros(num)
         self.motion = np.zeros((num, 2))
         self.steps = np.zeros(num, dtype=np.int64)
+        self._horizons = np.array([self.horizon(i) for i in range(num)])
         self.frames = np.zeros((num, *self.resolution, 3), np.uint8)
         self.started = False
 
@@ -60,6 +65,29 @@ class LearnedDriving:
     def horizon(self, i: int) -> int:
         """Steps until row ``i`` is truncated."""
         return self.options.horizon or self.scenarios[i].horizon
+
+    def horizons(self) -> np.ndarray:
+        """Steps until each row is truncated, ``(N,)`` (kept up to date by reset/set_state)."""
+        return self._horizons
+
+    @staticmethod
+    def _apply(fn: Any, ctx: StepContext, kind: type) -> np.ndarray:
+        """``fn`` over the stepped rows: one array call for the built-in functions, else one
+        call per row with that row's floats (a user's callable)."""
+        batched = BATCHED.get(fn)
+        if batched is not None:
+            return batched(ctx)
+        n = len(ctx.speed)  # type: ignore[arg-type]
+        rows = [
+            StepContext(
+                **{
+                    name: value if np.isscalar(value) else value[j]  # type: ignore[index]
+                    for name, value in vars(ctx).items()
+                }
+            )
+            for j in range(n)
+        ]
+        return np.array([kind(fn(row)) for row in rows])
 
     def prompt(self, i: int) -> str:
         """The text condition of row ``i``, as the world model holds it ("" before reset)."""
@@ -92,12 +120,13 @@ class LearnedDriving:
         for j, i in enumerate(idx):
             if scenarios is not None and scenarios[j] is not None:
                 self.scenarios[i] = load_scenario(scenarios[j])  # type: ignore[arg-type]
+        self._horizons = np.array([self.horizon(i) for i in range(self.num)])
         contexts = [self._context(i, 0) for i in idx]
         row_prompts = []
         for j, (i, ctx) in enumerate(zip(idx, contexts, strict=True)):
             override = None if prompts is None else prompts[j]
             row_prompts.append(override or ctx.prompt)
-            self.ego[i] = ctx.ego
+            self.ego.set_row(i, ctx.ego)
             self.motion[i] = (
                 ctx.past_motion_T2[-1] if len(ctx.past_motion_T2) else (ctx.ego.speed, 0.0)
             )
@@ -124,30 +153,30 @@ class LearnedDriving:
         motions = np.zeros((self.num, 2))
         rewards = np.zeros(self.num)
         terminated = np.zeros(self.num, dtype=bool)
-        truncated = np.zeros(self.num, dtype=bool)
         dt = self.model.dt
-        for i in np.flatnonzero(rows):
-            before = self.ego[i]
-            if self.options.action_mode == "steer_accel":
-                ego, motion = step_steer_accel(before, actions_N2[i], dt, self.params)
-            else:
-                ego, motion = step_speed_yaw_rate(before, actions_N2[i], dt, self.params)
-            ctx = StepContext(
-                dt=dt,
-                progress=float(motion[0]) * dt,
-                speed=float(motion[0]),
-                yaw_rate=float(motion[1]),
-                accel=ego.accel,
-                prev_accel=before.accel,
-                lateral_offset=float("nan"),
-            )
-            rewards[i] = float(self.reward_fn(ctx))
-            terminated[i] = bool(self.termination_fn(ctx))
-            self.ego[i] = ego
-            self.motion[i] = motion
-            motions[i] = motion
-            self.steps[i] += 1
-            truncated[i] = self.steps[i] >= self.horizon(i) and not terminated[i]
+        before = self.ego.take(rows)
+        kinematics = (
+            step_steer_accel_batch
+            if self.options.action_mode == "steer_accel"
+            else step_speed_yaw_rate_batch
+        )
+        after, motion_R2 = kinematics(before, actions_N2[rows], dt, self.params)
+        ctx = StepContext(
+            dt=dt,
+            progress=motion_R2[:, 0] * dt,
+            speed=motion_R2[:, 0],
+            yaw_rate=motion_R2[:, 1],
+            accel=after.accel,
+            prev_accel=before.accel,
+            lateral_offset=np.full(len(motion_R2), np.nan),
+        )
+        rewards[rows] = self._apply(self.reward_fn, ctx, float)
+        terminated[rows] = self._apply(self.termination_fn, ctx, bool)
+        self.ego.put(rows, after)
+        self.motion[rows] = motion_R2
+        motions[rows] = motion_R2
+        self.steps[rows] += 1
+        truncated = rows & ~terminated & (self.steps >= self.horizons())
         frames = self.model.step(motions, generator=generator, rows=rows)
         self.frames[rows] = frames[rows]
         return rewards, terminated, truncated, rows
@@ -157,13 +186,27 @@ class LearnedDriving:
         frame = self.frames[i].copy()
         if self.options.obs_mode == "rgb":
             return frame
-        e = self.ego[i]
+        e = self.ego.row(i)
         ego = ego_observation(e.speed, self.motion[i][1], e.x, e.y, e.heading, int(self.steps[i]))
         return {"image": frame, **ego}
 
+    def infos(self) -> dict[str, np.ndarray]:
+        """Every row's :meth:`info` as arrays ``(N,)``, from the batched state at once."""
+        e = self.ego
+        return {
+            "step": self.steps.copy(),
+            "speed": e.speed.copy(),
+            "yaw_rate": self.motion[:, 1].copy(),
+            "x": e.x.copy(),
+            "y": e.y.copy(),
+            "heading": e.heading.copy(),
+            "prompt": np.array([self.prompt(i) for i in range(self.num)]),
+            "scenario": np.array([s.name for s in self.scenarios]),
+        }
+
     def info(self, i: int) -> dict[str, Any]:
         """Row ``i``'s step, ego state, prompt and scenario."""
-        e = self.ego[i]
+        e = self.ego.row(i)
         return {
             "step": int(self.steps[i]),
             "speed": float(e.speed),
@@ -179,7 +222,7 @@ class LearnedDriving:
         """A copy of row ``i``: its world-model rows (prompt included), ego state and frame."""
         return {
             "model": self.model.row_state(i),
-            "ego": self.ego[i],
+            "ego": self.ego.row(i),
             "motion": self.motion[i].copy(),
             "steps": int(self.steps[i]),
             "frame": self.frames[i].copy(),
@@ -189,11 +232,12 @@ class LearnedDriving:
     def set_state(self, i: int, state: dict[str, Any]) -> None:
         """Load a :meth:`get_state` snapshot (of any row) into row ``i``."""
         self.model.load_row_state(i, state["model"])
-        self.ego[i] = replace(state["ego"])
+        self.ego.set_row(i, state["ego"])
         self.motion[i] = state["motion"]
         self.steps[i] = state["steps"]
         self.frames[i] = state["frame"]
         self.scenarios[i] = state["scenario"]
+        self._horizons[i] = self.horizon(i)
 
 
 RENDER_MODES: tuple[str, ...] = ("rgb_array",)

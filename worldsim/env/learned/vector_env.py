@@ -10,7 +10,7 @@ import torch
 from gymnasium.vector.utils import batch_space
 
 from worldsim.env.learned.core import RENDER_MODES, build_core, reset_options, torch_generator
-from worldsim.env.spaces import action_space, as_float_array, observation_space, validate_action
+from worldsim.env.spaces import action_space, as_float_array, observation_space, validate_actions
 from worldsim.runtime.world_model import WorldModel
 
 
@@ -75,10 +75,7 @@ class DrivingWorldVectorEnv(gym.vector.VectorEnv):
         arr = as_float_array(actions, "actions")
         if arr.shape != (self.num_envs, 2):
             raise ValueError(f"actions must have shape ({self.num_envs}, 2), got {arr.shape}")
-        clipped = np.zeros(self.num_envs, dtype=bool)
-        checked = np.zeros_like(arr)
-        for i in range(self.num_envs):
-            checked[i], clipped[i] = validate_action(arr[i])
+        checked, clipped = validate_actions(arr)
         resetting = self._autoreset.copy()
         stepping = ~resetting
         rewards = np.zeros(self.num_envs)
@@ -110,14 +107,13 @@ class DrivingWorldVectorEnv(gym.vector.VectorEnv):
         self._autoreset[index] = False
 
     def _observations(self) -> Any:
-        obs = [self.core.observation(i) for i in range(self.num_envs)]
         if self.obs_mode == "rgb":
-            return np.stack(obs)
+            return self.core.frames.copy()
+        obs = [self.core.observation(i) for i in range(self.num_envs)]
         return {k: np.stack([o[k] for o in obs]) for k in obs[0]}
 
     def _infos(self, clipped: np.ndarray) -> dict[str, Any]:
-        infos = [self.core.info(i) for i in range(self.num_envs)]
-        out: dict[str, Any] = {k: np.array([info[k] for info in infos]) for k in infos[0]}
+        out: dict[str, Any] = self.core.infos()
         out["action_clipped"] = clipped.copy()
         return out
 
