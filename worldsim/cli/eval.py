@@ -16,6 +16,9 @@ HINTS: dict[str, Any] = {
     **dict.fromkeys(("checkpoint", "heads", "store.path", "env_id"), str | None),
     "sampling_steps": (int | None, 1, None),
     **dict.fromkeys(("guidance_action", "guidance_text"), (float | None, 0.0, None)),
+    "temperature": (float | None, 0.0, 1.0),
+    "context_noise": (float | None, 0.0, 0.999),
+    "shift": (float | None, 1e-6, None),
     **dict.fromkeys(
         ("seed", "procedural.warmup_steps", "procedural.drift_rollouts"), (int, 0, None)
     ),
@@ -75,6 +78,9 @@ def task(cfg: DictConfig) -> None:
         ("sampling_steps", "steps"),
         ("guidance_action", "guidance_action"),
         ("guidance_text", "guidance_text"),
+        ("temperature", "temperature"),
+        ("context_noise", "context_noise"),
+        ("shift", "shift"),
     ):
         value = getattr(config, key)
         if value is not None:
@@ -179,7 +185,11 @@ def env_task(model: Any, config: EvalConfig, checkpoint: Path) -> None:
     for key in result["psnr"]["model"]:
         model_value = result["psnr"]["model"][key]["mean"]
         repeat_value = result["psnr"]["repeat_last"][key]["mean"]
-        print(f"{key:<8} model {model_value:6.2f} dB   repeat-last {repeat_value:6.2f} dB")
+        gain = result["psnr"]["gain_over_repeat_last"][key]
+        print(
+            f"{key:<8} model {model_value:6.2f} dB   repeat-last {repeat_value:6.2f} dB   "
+            f"gain {gain['mean']:+.2f} [{gain['low']:+.2f}, {gain['high']:+.2f}]"
+        )
     score = result["action_following"]["score"]
     shown = "n/a" if score is None else f"{score['mean']:.3f}"
     print(f"action-following {shown}")

@@ -100,12 +100,15 @@ class SamplingConfig:
     context_noise: float = 0.05  # noise level given to past frames before they are cached
     guidance_text: float = 1.0
     guidance_action: float = 1.0
+    temperature: float = 1.0  # scale of the initial noise: < 1 trades sample detail for the mean
 
     def __post_init__(self) -> None:
         get_sampler(self.sampler)
         make_schedule(self.steps, self.shift)
         if not 0.0 <= self.context_noise < 1.0:
             raise ValueError(f"context_noise={self.context_noise} must lie in [0, 1)")
+        if not 0.0 <= self.temperature <= 1.0:
+            raise ValueError(f"temperature={self.temperature} must lie in [0, 1]")
 
     @property
     def scales(self) -> GuidanceScales:

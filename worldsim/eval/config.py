@@ -68,7 +68,7 @@ class StoreSuiteConfig:
 class EnvSuiteConfig:
     """Starts and horizon of the env suite."""
 
-    starts: int = 16
+    starts: int = 32
     context_frames: int = 4
     horizon: int = 30
 
@@ -114,6 +114,11 @@ class EvalConfig:
     sampling_steps: int | None = None  # None: the checkpoint's setting
     guidance_action: float | None = None  # guidance scale on the action (None: the checkpoint's)
     guidance_text: float | None = None  # and on the prompt
+    temperature: float | None = (
+        None  # scale of the sampler's initial noise (None: the checkpoint's)
+    )
+    context_noise: float | None = None  # noise level of committed frames (None: the checkpoint's)
+    shift: float | None = None  # timestep shift of the sampling schedule (None: the checkpoint's)
     progress: bool = True
     # fidelity is tabulated at these steps; Fréchet-distance horizon buckets end at these steps
     horizons: list[int] = field(default_factory=lambda: [1, 5, 10, 30, 60])

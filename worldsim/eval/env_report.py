@@ -30,19 +30,21 @@ def env_markdown(result: dict[str, Any]) -> str:
         f"{result['horizon']} generated frames under the real env's actions. Means with 95% "
         "bootstrap intervals over starts.",
         "",
-        "| measure | model | repeat last frame |",
-        "|---|---|---|",
+        "| measure | model | repeat last frame | model - repeat last (paired) |",
+        "|---|---|---|---|",
     ]
-    for key in result["psnr"]["model"]:
-        model, repeat = result["psnr"]["model"][key], result["psnr"]["repeat_last"][key]
-        lines.append(f"| {key.upper()} (dB) | {_cell(model)} | {_cell(repeat)} |")
+    psnr = result["psnr"]
+    for key in psnr["model"]:
+        cells = [_cell(psnr[name][key]) for name in ("model", "repeat_last")]
+        gain = _cell(psnr["gain_over_repeat_last"][key])
+        lines.append(f"| {key.upper()} (dB) | {cells[0]} | {cells[1]} | {gain} |")
     following = result["action_following"]
-    lines.append(f"| action-following score | {_cell(following['score'])} | |")
+    lines.append(f"| action-following score | {_cell(following['score'])} | | |")
     for bucket in result.get("frechet") or []:
         first, last = bucket["steps"]
         lines.append(
             f"| Fréchet distance, steps {first}-{last} | {bucket['model']:.3g} | "
-            f"{bucket['repeat_last']:.3g} |"
+            f"{bucket['repeat_last']:.3g} | |"
         )
     confusion = result.get("idm_confusion")
     if confusion:

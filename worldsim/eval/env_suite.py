@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from einops import rearrange
 
 from worldsim.data.action_codec import encode_actions
 from worldsim.data.store import EpisodeStore
@@ -87,15 +88,24 @@ def roll_out(
     )
 
 
-def _pair_features(heads: EnvHeads, model: WorldModel, frames_RTHWC: np.ndarray) -> np.ndarray:
-    """Heads features ``(R, T-1, F)`` of every consecutive pair of frames."""
+def _pair_features(heads: EnvHeads, model: WorldModel, frames_RTHWC: np.ndarray) -> torch.Tensor:
+    """Heads features ``(R * (T-1), F)`` of every consecutive pair of frames, row-major."""
     r, t = frames_RTHWC.shape[:2]
     with torch.no_grad():
-        z = model.encode(torch.from_numpy(frames_RTHWC.reshape(r * t, *frames_RTHWC.shape[2:])))
-        z = z.reshape(r, t, *z.shape[1:])
+        flat = rearrange(torch.from_numpy(frames_RTHWC), "r t h w c -> (r t) h w c")
         param = next(heads.parameters())
+        z = rearrange(model.encode(flat), "(r t) c h w -> r t c h w", r=r)
         z = z.to(param.device, param.dtype)
-        f = heads.features(z[:, :-1].flatten(0, 1), z[:, 1:].flatten(0, 1))
+        return heads.features(
+            rearrange(z[:, :-1], "r t c h w -> (r t) c h w"),
+            rearrange(z[:, 1:], "r t c h w -> (r t) c h w"),
+        )
+
+
+def pair_features(heads: EnvHeads, model: WorldModel, frames_RTHWC: np.ndarray) -> np.ndarray:
+    """Heads features ``(R, T-1, F)`` (float64) of every consecutive pair of frames."""
+    r, t = frames_RTHWC.shape[:2]
+    f = _pair_features(heads, model, frames_RTHWC)
     return f.double().cpu().numpy().reshape(r, t - 1, -1)
 
 
@@ -103,13 +113,9 @@ def idm_confusion(
     heads: EnvHeads, model: WorldModel, frames_RTHWC: np.ndarray, actions_RN: np.ndarray, n: int
 ) -> dict[str, Any]:
     """Discrete: counts ``[commanded][predicted]`` of the heads' IDM on every transition."""
-    r, t = frames_RTHWC.shape[:2]
+    t = frames_RTHWC.shape[1]
     with torch.no_grad():
-        z = model.encode(torch.from_numpy(frames_RTHWC.reshape(r * t, *frames_RTHWC.shape[2:])))
-        z = z.reshape(r, t, *z.shape[1:])
-        param = next(heads.parameters())
-        z = z.to(param.device, param.dtype)
-        logits = heads.idm(heads.features(z[:, :-1].flatten(0, 1), z[:, 1:].flatten(0, 1)))
+        logits = heads.idm(_pair_features(heads, model, frames_RTHWC))
     predicted = logits.argmax(dim=1).cpu().numpy()
     commanded = actions_RN[:, : t - 1].reshape(-1)
     matrix = np.zeros((n, n), dtype=np.int64)
@@ -140,6 +146,8 @@ def env_suite(
         name: {f"psnr@{h}": mean_with_interval(c[:, h - 1]) for h in at}
         for name, c in curves.items()
     }
+    gain = curves["model"] - curves["repeat_last"]  # paired per start: (R, N)
+    psnr["gain_over_repeat_last"] = {f"psnr@{h}": mean_with_interval(gain[:, h - 1]) for h in at}
     truth = ro.truth_RNHWC.astype(np.float32)
     own = ((ro.generated_RNHWC.astype(np.float32) - truth) ** 2).mean(axis=(1, 2, 3, 4))
     other = ((ro.swapped_RNHWC.astype(np.float32) - truth) ** 2).mean(axis=(1, 2, 3, 4))
@@ -161,9 +169,9 @@ def env_suite(
     }
     if heads is not None:
         last = ro.context_RTHWC[:, -1:]
-        real = _pair_features(heads, model, np.concatenate([last, ro.truth_RNHWC], 1))
-        fake = _pair_features(heads, model, np.concatenate([last, ro.generated_RNHWC], 1))
-        stay = _pair_features(heads, model, np.concatenate([last, np.ascontiguousarray(repeat)], 1))
+        real = pair_features(heads, model, np.concatenate([last, ro.truth_RNHWC], 1))
+        fake = pair_features(heads, model, np.concatenate([last, ro.generated_RNHWC], 1))
+        stay = pair_features(heads, model, np.concatenate([last, np.ascontiguousarray(repeat)], 1))
         buckets = []
         for first, end in horizon_buckets(steps, edges):
             part = slice(first - 1, end)

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from worldsim.env.rewards import RewardFn, TerminationFn
 from worldsim.env.spaces import ACTION_MODES, OBS_MODES, check_mode
 
 GUIDANCE_KEYS: tuple[str, ...] = ("text", "action")
+T = TypeVar("T")
+
+
+def options_from_keywords(cls: type[T], owner: str, keywords: Mapping[str, Any], extra: str) -> T:
+    """The dataclass ``cls`` of ``owner``'s keyword arguments; a TypeError names any unknown
+    one and lists the known ones, then ``extra`` (the wrapper's own arguments)."""
+    known = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    unknown = sorted(set(keywords) - set(known))
+    if unknown:
+        raise TypeError(
+            f"{owner} got unknown keyword argument(s) {unknown}; it takes {', '.join(known)}, "
+            f"{extra}"
+        )
+    return cls(**keywords)
 
 
 @dataclass(frozen=True)
@@ -32,14 +46,7 @@ class LearnedWorldOptions:
     @classmethod
     def from_keywords(cls, owner: str, keywords: Mapping[str, Any]) -> LearnedWorldOptions:
         """The options of ``owner``'s keyword arguments; a TypeError names any unknown one."""
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(keywords) - set(known))
-        if unknown:
-            raise TypeError(
-                f"{owner} got unknown keyword argument(s) {unknown}; it takes "
-                f"{', '.join(known)}, render_mode and model"
-            )
-        return cls(**keywords)
+        return options_from_keywords(cls, owner, keywords, "render_mode and model")
 
     def __post_init__(self) -> None:
         check_mode("obs_mode", self.obs_mode, OBS_MODES)

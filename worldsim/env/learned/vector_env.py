@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from gymnasium.vector.utils import batch_space
 
+from worldsim.env.autoreset import step_with_autoreset
 from worldsim.env.learned.core import RENDER_MODES, build_core, reset_options, torch_generator
 from worldsim.env.spaces import action_space, as_float_array, observation_space, validate_actions
 from worldsim.runtime.world_model import WorldModel
@@ -76,20 +77,11 @@ class DrivingWorldVectorEnv(gym.vector.VectorEnv):
         if arr.shape != (self.num_envs, 2):
             raise ValueError(f"actions must have shape ({self.num_envs}, 2), got {arr.shape}")
         checked, clipped = validate_actions(arr)
-        resetting = self._autoreset.copy()
-        stepping = ~resetting
-        rewards = np.zeros(self.num_envs)
-        terminated = np.zeros(self.num_envs, dtype=bool)
-        truncated = np.zeros(self.num_envs, dtype=bool)
-        if stepping.any():
-            r, te, tr, _ = self.core.step(checked, self._generator, rows=stepping)
-            rewards[stepping], terminated[stepping], truncated[stepping] = (
-                r[stepping],
-                te[stepping],
-                tr[stepping],
-            )
-        if resetting.any():
-            self.core.reset(resetting, self._generator)
+        rewards, terminated, truncated = step_with_autoreset(
+            self._autoreset,
+            lambda rows: self.core.step(checked, self._generator, rows=rows)[:3],
+            lambda rows: self.core.reset(rows, self._generator),
+        )
         self._autoreset = terminated | truncated
         return self._observations(), rewards, terminated, truncated, self._infos(clipped)
 

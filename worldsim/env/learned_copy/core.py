@@ -52,7 +52,9 @@ class LearnedCopy:
                 f"checkpoint {model.metadata.get('checkpoint')} was not trained on raw actions "
                 "(data.condition=actions); use worldsim/DrivingWorld-v0 for driving models"
             )
-        overrides = {} if options.sampling_steps is None else {"steps": options.sampling_steps}
+        overrides = dict(options.sampling or {})
+        if options.sampling_steps is not None:
+            overrides["steps"] = options.sampling_steps
         self.model = model.with_sampling(**overrides)
         self.heads = heads
         self.num = num

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
+from worldsim.env.learned.options import options_from_keywords
 from worldsim.env.learned_copy.outcome import Outcome
 
 STARTS: tuple[str, ...] = ("auto", "store", "env")
@@ -25,6 +26,7 @@ class LearnedCopyOptions:
     context_frames: int | None = None  # None: min(4, the model's context window)
     horizon: int = 200  # steps until truncation
     sampling_steps: int | None = None  # None: the checkpoint's
+    sampling: Mapping[str, Any] | None = None  # other SamplingConfig fields to override
     device: str = "cpu"
     dtype: str = "float32"
     reward_fn: str | RewardFn = "heads"  # heads | zero | callable(Outcome) -> float
@@ -34,14 +36,7 @@ class LearnedCopyOptions:
     @classmethod
     def from_keywords(cls, owner: str, keywords: Mapping[str, Any]) -> LearnedCopyOptions:
         """The options of ``owner``'s keyword arguments; a TypeError names any unknown one."""
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(keywords) - set(known))
-        if unknown:
-            raise TypeError(
-                f"{owner} got unknown keyword argument(s) {unknown}; it takes "
-                f"{', '.join(known)}, render_mode and model"
-            )
-        return cls(**keywords)
+        return options_from_keywords(cls, owner, keywords, "render_mode, model and heads")
 
     def __post_init__(self) -> None:
         _choice("start", self.start, STARTS)

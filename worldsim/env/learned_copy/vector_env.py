@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from gymnasium.vector.utils import batch_space
 
+from worldsim.env.autoreset import step_with_autoreset
 from worldsim.env.learned.core import torch_generator
 from worldsim.env.learned_copy.core import RENDER_MODES, LearnedCopy
 from worldsim.env.learned_copy.options import LearnedCopyOptions
@@ -79,20 +80,11 @@ class LearnedVectorEnv(gym.vector.VectorEnv):
         if self._generator is None:
             raise RuntimeError("call reset() before step()")
         encoded = self.core.encode(actions)
-        resetting = self._autoreset.copy()
-        stepping = ~resetting
-        rewards = np.zeros(self.num_envs)
-        terminated = np.zeros(self.num_envs, dtype=bool)
-        truncated = np.zeros(self.num_envs, dtype=bool)
-        if stepping.any():
-            r, te, tr = self.core.step(encoded, self._generator, stepping)
-            rewards[stepping], terminated[stepping], truncated[stepping] = (
-                r[stepping],
-                te[stepping],
-                tr[stepping],
-            )
-        if resetting.any():
-            self.core.reset(resetting, self.np_random, self._generator)
+        rewards, terminated, truncated = step_with_autoreset(
+            self._autoreset,
+            lambda rows: self.core.step(encoded, self._generator, rows),
+            lambda rows: self.core.reset(rows, self.np_random, self._generator),
+        )
         self._autoreset = terminated | truncated
         return self.core.frames.copy(), rewards, terminated, truncated, self._infos()
 
