@@ -69,7 +69,7 @@ def test_every_block_runs_or_is_marked_with_a_reason() -> None:
 def _workdir(tmp: Path) -> dict[str, str]:
     """A fresh directory that looks like a checkout to the blocks (``.venv``, repo files)."""
     (tmp / ".venv").symlink_to(Path(sys.prefix))
-    for name in ("envs", "conf", "Makefile"):
+    for name in ("envs", "conf", "Makefile", "benchmarks"):
         (tmp / name).symlink_to(REPO / name)
     env = dict(os.environ)
     env["WORLDSIM_SMOKE"] = "1"
