@@ -3,8 +3,10 @@ instead of stepping, the others step together."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
 StepRows = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -32,3 +34,12 @@ def step_with_autoreset(
     if resetting.any():
         reset_rows(resetting)
     return rewards, terminated, truncated
+
+
+def vector_metadata(render_modes: Sequence[str], render_fps: float = 10) -> dict[str, Any]:
+    """The ``metadata`` of a native vector env that autoresets on the next step."""
+    return {
+        "render_modes": list(render_modes),
+        "render_fps": render_fps,
+        "autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP,
+    }

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from gymnasium.vector.utils import batch_space
 
-from worldsim.env.autoreset import step_with_autoreset
+from worldsim.env.autoreset import step_with_autoreset, vector_metadata
 from worldsim.env.learned.core import RENDER_MODES, build_core, reset_options, torch_generator
 from worldsim.env.spaces import action_space, as_float_array, observation_space, validate_actions
 from worldsim.runtime.world_model import WorldModel
@@ -21,11 +21,7 @@ class DrivingWorldVectorEnv(gym.vector.VectorEnv):
     autoreset). Takes ``num_envs`` and the keyword arguments of ``DrivingWorldEnv``, checked the
     same way (``scenario`` may list one per env)."""
 
-    metadata = {
-        "render_modes": list(RENDER_MODES),
-        "render_fps": 10,
-        "autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP,
-    }
+    metadata = vector_metadata(RENDER_MODES)
 
     def __init__(
         self,

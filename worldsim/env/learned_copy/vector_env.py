@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from gymnasium.vector.utils import batch_space
 
-from worldsim.env.autoreset import step_with_autoreset
+from worldsim.env.autoreset import step_with_autoreset, vector_metadata
 from worldsim.env.learned.core import torch_generator
 from worldsim.env.learned_copy.core import RENDER_MODES, LearnedCopy
 from worldsim.env.learned_copy.options import LearnedCopyOptions
@@ -23,11 +23,7 @@ class LearnedVectorEnv(gym.vector.VectorEnv):
     env resets on its own (next-step autoreset). Takes ``num_envs`` and the keyword arguments
     of ``LearnedEnv``."""
 
-    metadata = {
-        "render_modes": list(RENDER_MODES),
-        "render_fps": 10,
-        "autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP,
-    }
+    metadata = vector_metadata(RENDER_MODES)
 
     def __init__(
         self,
