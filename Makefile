@@ -20,6 +20,7 @@ BUNDLE := worldsim/assets/pretrained
 PRE_DATA := outputs/data/procedural_300
 PRE_WM := outputs/runs/world_model_pretrained/checkpoints/last.ckpt
 PRE_HEADS := outputs/runs/eval_heads_pretrained/checkpoints/last.ckpt
+PRE_DRIVING := outputs/runs/driving_heads/checkpoints/last.ckpt
 PRE_EVAL := outputs/pretrained/eval
 # The demo's evaluation: a quick preset of the bundled model's full report (which ships with it).
 DEMO_EVAL := procedural.starts=8 procedural.horizon=30 horizons=[1,5,10,30] \
@@ -41,16 +42,18 @@ demo: $(STAMP)
 	@echo "rollouts:           $(DEMO_OUT)/rollouts/<scenario>/rollout.mp4, contact_sheet.png, steps.csv"
 	@echo "evaluation:         $(DEMO_OUT)/eval/metrics.json, report.md"
 
-# Rebuild the bundled model from scratch: data, world model, evaluation heads, the held-out
+# Rebuild the bundled model from scratch: data, world model, evaluation heads, driving heads, the held-out
 # evaluation, then export to $(BUNDLE). Interrupted stages resume. Prints the wall time.
 pretrained: $(STAMP)
 	@start=$$(date +%s); set -e; \
 	$(BIN)/worldsim-data out=$(PRE_DATA) episodes=300 frames=80 seed=0 workers=2 progress=false; \
 	$(BIN)/worldsim-train experiment=world_model_pretrained ckpt_path=last; \
 	$(BIN)/worldsim-train experiment=eval_heads_pretrained ckpt_path=last; \
+	$(BIN)/worldsim-train experiment=driving_heads ckpt_path=last; \
 	trained=$$(( $$(date +%s) - start )); \
 	$(BIN)/worldsim-eval checkpoint=$(PRE_WM) heads=$(PRE_HEADS) out=$(PRE_EVAL) $(PRE_EVAL_ARGS); \
-	$(BIN)/worldsim-export checkpoint=$(PRE_WM) heads=$(PRE_HEADS) out=$(BUNDLE) \
+	$(BIN)/worldsim-export checkpoint=$(PRE_WM) heads=$(PRE_HEADS) driving_heads=$(PRE_DRIVING) \
+		out=$(BUNDLE) \
 		eval_dir=$(PRE_EVAL) recipe="make pretrained" train_seconds=$$trained; \
 	echo "make pretrained: $$trained s to train, $$(( $$(date +%s) - start )) s wall in all"
 

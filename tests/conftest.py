@@ -88,3 +88,11 @@ def heads_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("heads")
     train(root, *short_run("eval_heads", clip_len=2, steps=4), "data.stride=2")
     return root / "runs" / "eval_heads" / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="session")
+def driving_heads_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The last.ckpt of a tiny driving-heads run on 64x112 frames."""
+    root = tmp_path_factory.mktemp("driving_heads")
+    train(root, *short_run("driving_heads", clip_len=2, steps=4))
+    return root / "runs" / "driving_heads" / "checkpoints" / "last.ckpt"

@@ -150,33 +150,51 @@ def test_batched_rows_match_single_env_rollouts(checkpoint: str) -> None:
     assert np.array_equal(obs[0], obs[1])  # same scenario, same context
 
 
-def test_vectorised_step_equals_stepping_each_row_alone(checkpoint: str) -> None:
-    """The batched step (array kinematics and rewards) against the scalar bicycle model and
-    reward, and each row's frame against stepping that row alone from the same state."""
-    from worldsim.env.rewards import StepContext, progress_comfort
+def test_vectorised_step_equals_stepping_each_row_alone(
+    checkpoint: str, driving_heads_ckpt: Path
+) -> None:
+    """The batched step (array kinematics, heads and rewards) against the scalar bicycle
+    model, the heads on that row alone and the scalar reward, and each row's frame against
+    stepping that row alone from the same state."""
+    from worldsim.env.rewards import StepContext, progress_lane_comfort
+    from worldsim.runtime.driving_heads import load_driving_heads
     from worldsim.sim.vehicle import step_steer_accel
 
-    vec = gym.make_vec(ID, num_envs=3, checkpoint=checkpoint, sampling_steps=1, context_frames=2)
+    vec = gym.make_vec(
+        ID,
+        num_envs=3,
+        checkpoint=checkpoint,
+        sampling_steps=1,
+        context_frames=2,
+        driving_heads=str(driving_heads_ckpt),
+    )
     vec.reset(seed=0)
     core = vec.unwrapped.core
+    heads = load_driving_heads(driving_heads_ckpt).heads
     actions = np.array([[0.5, 1.0], [-0.7, -0.4], [0.0, 0.2]], np.float32)
     vec.step(actions)  # leave the start, so the speeds and accelerations differ per row
     before = [core.ego.row(i) for i in range(3)]
     states = [vec.unwrapped.get_state(i) for i in range(3)]
+    windows = [core.signals.window_NKHWC[i].copy() for i in range(3)]
     generator_state = vec.unwrapped._generator.get_state()
-    obs, rewards, *_ = vec.step(actions[::-1].copy())
+    obs, rewards, terminated, _, info = vec.step(actions[::-1].copy())
     for i in range(3):
         ego, motion = step_steer_accel(before[i], actions[::-1][i], core.model.dt, core.params)
+        alone = heads.predict(np.stack([windows[i][-1], obs[i]])[None])  # (1, K=2, H, W, 3)
+        for name in ("lane_offset", "heading_error", "offroad_prob", "collision_prob"):
+            assert info[name][i] == pytest.approx(float(alone[name][0]), abs=1e-5)
         ctx = StepContext(
             dt=core.model.dt,
-            progress=float(motion[0]) * core.model.dt,
+            progress=float(motion[0]) * np.cos(info["heading_error"][i]) * core.model.dt,
             speed=float(motion[0]),
             yaw_rate=float(motion[1]),
             accel=ego.accel,
             prev_accel=before[i].accel,
-            lateral_offset=float("nan"),
+            lateral_offset=abs(float(info["lane_offset"][i])),
         )
-        assert rewards[i] == pytest.approx(progress_comfort(ctx), abs=1e-12)
+        assert rewards[i] == pytest.approx(progress_lane_comfort(ctx), abs=1e-9)
+        crash = max(info["offroad_prob"][i], info["collision_prob"][i]) > 0.5
+        assert bool(terminated[i]) == crash
         got = core.ego.row(i)
         assert np.allclose(
             [got.x, got.y, got.heading, got.speed, got.accel],
@@ -206,12 +224,15 @@ def test_600_step_episode_runs_with_bounded_memory(checkpoint: str) -> None:
 
 
 @pytest.mark.slow
-def test_stable_baselines3_checker_and_ppo(checkpoint: str) -> None:
+def test_stable_baselines3_checker_and_ppo(checkpoint: str, driving_heads_ckpt: Path) -> None:
     sb3 = pytest.importorskip("stable_baselines3")
     from stable_baselines3.common.env_checker import check_env as sb3_check
 
     env = make(checkpoint, horizon=32)
     sb3_check(env.unwrapped, warn=True)
+    with_heads = make(checkpoint, horizon=8, driving_heads=str(driving_heads_ckpt))
+    sb3_check(with_heads.unwrapped, warn=True)
+    check_env(with_heads.unwrapped)
     model = sb3.PPO("CnnPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0, verbose=0)
     model.learn(total_timesteps=128)
     assert model.num_timesteps == 128
@@ -225,6 +246,47 @@ def test_stable_baselines3_checker_and_ppo(checkpoint: str) -> None:
     assert dict_model.num_timesteps == 64
     dict_obs, _ = dict_env.reset(seed=1)
     assert dict_env.action_space.contains(dict_model.predict(dict_obs, deterministic=True)[0])
+
+
+def test_sb3_adapter_resets_in_the_step_that_ends(
+    checkpoint: str, driving_heads_ckpt: Path
+) -> None:
+    """SB3's VecEnv protocol on the native vector env: an env that ends returns its reset
+    observation, the final one in ``info["terminal_observation"]``, and PPO trains on it."""
+    sb3 = pytest.importorskip("stable_baselines3")
+    from worldsim.env.sb3 import SB3VecEnv
+
+    vec = gym.make_vec(
+        ID,
+        num_envs=2,
+        checkpoint=checkpoint,
+        sampling_steps=1,
+        context_frames=2,
+        horizon=3,
+        driving_heads=str(driving_heads_ckpt),
+        termination_fn="never",
+    )
+    chosen: list[int] = []
+
+    def options(rows: np.ndarray) -> dict[str, object]:
+        chosen.append(len(rows))
+        return {"scenario": ["day_clear_straight"] * len(rows)}
+
+    env = SB3VecEnv(vec, reset_options=options)
+    obs = env.reset()
+    assert obs.shape == (2, 64, 112, 3) and chosen == [2]
+    start = obs.copy()
+    for _ in range(3):
+        env.step_async(np.zeros((2, 2), np.float32))
+        obs, rewards, dones, infos = env.step_wait()
+    assert dones.all() and chosen == [2, 2]
+    assert all(info["TimeLimit.truncated"] for info in infos)
+    assert all(info["terminal_observation"].shape == (64, 112, 3) for info in infos)
+    assert np.array_equal(obs, start)  # the same scenario starts from the same context
+    assert {"lane_offset", "offroad_prob", "collision_prob"} <= set(infos[0])
+    model = sb3.PPO("CnnPolicy", env, n_steps=8, batch_size=8, n_epochs=1, seed=0, verbose=0)
+    model.learn(total_timesteps=16)
+    assert model.num_timesteps == 16
 
 
 def test_dataset_scenario_starts_from_store_frames(

@@ -40,14 +40,40 @@ def _evaluation(eval_dir: Path) -> dict[str, Any] | None:
 
 
 def task(cfg: DictConfig) -> None:
-    from worldsim.runtime.bundle import BundleError, export_heads, export_world_model
+    from worldsim.runtime.bundle import (
+        BundleError,
+        export_driving_heads,
+        export_heads,
+        export_world_model,
+        is_bundle,
+    )
     from worldsim.runtime.checkpoint import CheckpointError
 
-    checkpoint, out = Path(str(cfg.checkpoint)), out_dir(cfg.out)
+    out = out_dir(cfg.out)
+    for key in ("heads", "driving_heads"):
+        if cfg[key] is not None and not Path(str(cfg[key])).is_file():
+            raise UserError(f"{key}={cfg[key]} does not exist")
+    if cfg.checkpoint is None:
+        # add heads to a bundle that exists already
+        if cfg.driving_heads is None and cfg.heads is None:
+            raise UserError("give checkpoint=<world-model .ckpt>, or heads= / driving_heads=")
+        if not is_bundle(out):
+            raise UserError(
+                f"out={out} is not a model bundle; without checkpoint= the heads are added to an "
+                "existing bundle folder"
+            )
+        try:
+            if cfg.heads is not None:
+                export_heads(str(cfg.heads), out)
+            if cfg.driving_heads is not None:
+                export_driving_heads(str(cfg.driving_heads), out)
+        except (BundleError, CheckpointError) as exc:
+            raise UserError(str(exc)) from exc
+        print(f"bundle: {out} (heads added)")
+        return
+    checkpoint = Path(str(cfg.checkpoint))
     if not checkpoint.is_file():
         raise UserError(f"checkpoint={checkpoint} does not exist")
-    if cfg.heads is not None and not Path(str(cfg.heads)).is_file():
-        raise UserError(f"heads={cfg.heads} does not exist")
     eval_dir = None if cfg.eval_dir is None else Path(str(cfg.eval_dir))
     extra: dict[str, Any] = {
         "recipe": None if cfg.recipe is None else str(cfg.recipe),
@@ -60,6 +86,8 @@ def task(cfg: DictConfig) -> None:
         export_world_model(checkpoint, out, extra)
         if cfg.heads is not None:
             export_heads(str(cfg.heads), out)
+        if cfg.driving_heads is not None:
+            export_driving_heads(str(cfg.driving_heads), out)
     except (BundleError, CheckpointError) as exc:
         raise UserError(str(exc)) from exc
     if eval_dir is not None:
@@ -75,8 +103,9 @@ def main() -> None:
         task,
         "export",
         {
-            "checkpoint": str,
+            "checkpoint": str | None,
             "heads": str | None,
+            "driving_heads": str | None,
             "out": str,
             "eval_dir": str | None,
             "recipe": str | None,

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from worldsim.cli._hydra import UserError, instantiate, run_hydra
 
-TASKS = ("tokenizer", "world_model", "eval_heads")
+TASKS = ("tokenizer", "world_model", "eval_heads", "driving_heads")
 
 # Types (where the default is null) and bounds of keys, checked before anything runs.
 HINTS: dict[str, Any] = {
@@ -50,6 +50,8 @@ def task(cfg: DictConfig) -> None:
         module, datamodule = build_tokenizer_stage(cfg)
     elif cfg.task == "eval_heads":
         module, datamodule = build_eval_heads_stage(cfg, store)
+    elif cfg.task == "driving_heads":
+        module, datamodule = build_driving_heads_stage(cfg, store)
     else:
         module, datamodule = build_world_model_stage(cfg, store)
     trainer = build_trainer(cfg)
@@ -78,13 +80,20 @@ def ensure_store(cfg: DictConfig) -> Any:
         if smoke_enabled():
             sizes = {k: min(v, SMOKE_STORE[k]) for k, v in sizes.items()}
         print(f"generating the procedural store {root} ({sizes['episodes']} episodes)")
-        source = ProceduralSource(
-            episodes=sizes["episodes"],
-            frames=sizes["frames"],
-            seed=int(gen.seed),
-            height=int(cfg.data.height),
-            width=int(cfg.data.width),
-        )
+        extra = {}
+        if gen.get("source") is not None:
+            extra = OmegaConf.to_container(gen.source, resolve=True)
+        try:
+            source = ProceduralSource(
+                episodes=sizes["episodes"],
+                frames=sizes["frames"],
+                seed=int(gen.seed),
+                height=int(cfg.data.height),
+                width=int(cfg.data.width),
+                **extra,  # type: ignore[arg-type]
+            )
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"data.generate.source={extra}: {exc}") from exc
         write_store(source, root, workers=sizes["workers"])
     store = EpisodeStore(root)
     if cfg.data.get("height") is None or cfg.data.get("width") is None:
@@ -167,6 +176,38 @@ def build_eval_heads_stage(cfg: DictConfig, store: Any | None = None) -> tuple[A
         store=str(cfg.data.store),
     )
     return module, _datamodule(cfg, labels=True)
+
+
+def build_driving_heads_stage(cfg: DictConfig, store: Any) -> tuple[Any, Any]:
+    """The driving-signal heads on windows of frames labelled by the simulator."""
+    from worldsim.data.signals import SignalDataModule, signal_columns
+    from worldsim.models.heads import DrivingHeads, DrivingHeadsConfig
+    from worldsim.training.driving_heads_module import DrivingHeadsModule
+
+    keys = store.keys()
+    if not keys:
+        raise UserError(f"store {cfg.data.store} holds no episodes")
+    try:
+        signal_columns(store, keys[0])
+        settings = OmegaConf.to_container(cfg.driving_heads, resolve=True)
+        config = DrivingHeadsConfig(
+            height=int(cfg.data.height),
+            width=int(cfg.data.width),
+            **{k: v for k, v in settings.items() if k != "loss"},  # type: ignore[union-attr]
+        )
+    except (TypeError, ValueError) as exc:
+        raise UserError(str(exc)) from exc
+    loss = dict(cfg.driving_heads.get("loss") or {})
+    module = DrivingHeadsModule(
+        DrivingHeads(config),
+        optimizer=instantiate(cfg.optimizer, "optimizer"),
+        warmup_steps=int(cfg.warmup_steps),
+        lr_decay_steps=_decay_steps(cfg),
+        store=str(cfg.data.store),
+        **loss,
+    )
+    datamodule = SignalDataModule(str(cfg.data.store), config.frames, int(cfg.data.batch_size))
+    return module, datamodule
 
 
 def build_world_model_stage(cfg: DictConfig, store: Any) -> tuple[Any, Any]:

@@ -51,8 +51,9 @@ class ProceduralDrivingEnv(gym.Env):
     ``"image"`` plus ``speed``, ``yaw_rate``, ``position``, ``heading`` and ``step``.
 
     ## Rewards
-    ``reward_fn`` (default ``"progress_comfort"``): progress along the lane minus comfort
-    penalties on acceleration, jerk and lateral acceleration. See ``worldsim.env.rewards``.
+    ``reward_fn`` (default ``"progress_lane_comfort"``): progress along the lane minus a
+    lane-keeping penalty on the squared distance from the lane centre and comfort penalties on
+    acceleration, jerk and lateral acceleration. See ``worldsim.env.rewards``.
 
     ## Starting State
     The ego starts 30 m into a fresh road, centred in a random lane at 6-18 m/s. Conditions come
@@ -83,7 +84,7 @@ class ProceduralDrivingEnv(gym.Env):
         scenario: str | None = None,
         conditions: dict[str, Any] | None = None,
         prompt: str | None = None,
-        reward_fn: str | RewardFn = "progress_comfort",
+        reward_fn: str | RewardFn = "progress_lane_comfort",
         termination_fn: str | TerminationFn = "collision_or_offroad",
         render_mode: str | None = None,
     ) -> None:
@@ -173,6 +174,8 @@ class ProceduralDrivingEnv(gym.Env):
             lateral_offset=lane_offset(after.d, road.lane_width, road.num_lanes),
             collision=after.collision,
             offroad=after.offroad,
+            heading_error=self.world.heading_error(),
+            lead_gap=self.world.lead_gap(),
         )
         self._prev_accel = after.ego.accel
         reward = float(self.reward_fn(ctx))
@@ -249,6 +252,9 @@ class ProceduralDrivingEnv(gym.Env):
             "s": float(st.s),
             "d": float(st.d),
             "lane": int(self.world.road.lane_of(st.d)),
+            "lane_offset": self.world.lane_offset(),
+            "heading_error": self.world.heading_error(),
+            "lead_gap": self.world.lead_gap(),
             "collision": bool(st.collision),
             "offroad": bool(st.offroad),
             "action_clipped": bool(clipped),

@@ -27,6 +27,8 @@ class StepContext:
     lateral_offset: float  # metres from the nearest lane centre (nan when unknown)
     collision: bool = False
     offroad: bool = False
+    heading_error: float = float("nan")  # rad, ego heading minus the lane's (nan when unknown)
+    lead_gap: float = float("inf")  # metres to the vehicle ahead in the lane (inf when none)
 
 
 RewardFn = Callable[[StepContext], float]
@@ -50,6 +52,16 @@ def _progress_comfort(
     return progress_scale * ctx.progress - penalty * ctx.dt
 
 
+LANE_WEIGHT = 0.5  # progress_lane_comfort's penalty per squared metre from the lane centre
+
+
+def _progress_lane_comfort(ctx: StepContext, lane_weight: float = LANE_WEIGHT) -> Any:
+    """``progress_comfort`` minus ``lane_weight * offset**2 * dt``; an unknown (nan) offset
+    costs nothing."""
+    offset = np.nan_to_num(np.asarray(ctx.lateral_offset, dtype=np.float64), nan=0.0)
+    return _progress_comfort(ctx) - lane_weight * offset**2 * ctx.dt
+
+
 def _crash(ctx: StepContext) -> Any:
     return np.logical_or(ctx.collision, ctx.offroad)
 
@@ -58,6 +70,12 @@ def progress_comfort(ctx: StepContext, **weights: float) -> float:
     """Progress along the lane minus penalties on acceleration, jerk and lateral acceleration
     (``weights``: ``progress_scale``, ``accel_weight``, ``jerk_weight``, ``lateral_weight``)."""
     return float(_progress_comfort(ctx, **weights))
+
+
+def progress_lane_comfort(ctx: StepContext, lane_weight: float = LANE_WEIGHT) -> float:
+    """Progress along the lane, lane keeping and comfort: ``progress_comfort`` minus
+    ``lane_weight * lateral_offset**2 * dt``. The default of both driving envs."""
+    return float(_progress_lane_comfort(ctx, lane_weight))
 
 
 def progress_comfort_safety(ctx: StepContext, crash_penalty: float = CRASH_PENALTY) -> float:
@@ -80,6 +98,7 @@ def collision_or_offroad(ctx: StepContext) -> bool:
 BatchFn = Callable[[StepContext], np.ndarray]
 BATCHED: dict[Callable[..., Any], BatchFn] = {
     progress_comfort: lambda ctx: np.asarray(_progress_comfort(ctx), dtype=np.float64),
+    progress_lane_comfort: lambda ctx: np.asarray(_progress_lane_comfort(ctx), dtype=np.float64),
     progress_comfort_safety: lambda ctx: np.asarray(
         _progress_comfort(ctx) - CRASH_PENALTY * _crash(ctx), dtype=np.float64
     ),
@@ -90,6 +109,7 @@ BATCHED: dict[Callable[..., Any], BatchFn] = {
 
 REWARDS: dict[str, RewardFn] = {
     "progress_comfort": progress_comfort,
+    "progress_lane_comfort": progress_lane_comfort,
     "progress_comfort_safety": progress_comfort_safety,
 }
 TERMINATIONS: dict[str, TerminationFn] = {

@@ -201,3 +201,130 @@ class ConditionClassifier(nn.Module):
         for x_BCHW in self._batches(frames, batch_size):
             out.append(self.features(x_BCHW).double().cpu())
         return torch.cat(out).numpy()
+
+
+# -- driving signals ------------------------------------------------------------------------
+SIGNALS: tuple[str, ...] = ("lane_offset", "heading_error", "offroad", "collision", "lead_gap")
+# Output columns of DrivingHeads: two regressions, three logits and the lead-gap regression.
+OUTPUTS: tuple[str, ...] = (
+    "lane_offset",  # metres / OFFSET_SCALE
+    "heading_error",  # rad / HEADING_SCALE
+    "offroad_logit",
+    "collision_logit",
+    "lead_logit",  # a vehicle ahead in the lane closer than lead_gap_max
+    "lead_gap",  # metres / lead_gap_max, meaningful where there is a lead
+)
+OFFSET_SCALE = 1.0  # m
+HEADING_SCALE = 0.1  # rad
+HEADS_SCALES = (OFFSET_SCALE, HEADING_SCALE)
+
+
+@dataclass
+class DrivingHeadsConfig:
+    """Sizes and input of the driving-signal heads."""
+
+    height: int = 64  # frame size the heads read (they flatten the final feature map)
+    width: int = 112
+    frames: int = 2  # the last ``frames`` frames, stacked on channels
+    channels: int = 32  # channels of the first conv block
+    feature_dim: int = 128
+    lead_gap_max: float = 50.0  # metres; no lead closer than this counts as no lead
+
+    def __post_init__(self) -> None:
+        for name in ("height", "width", "frames", "channels", "feature_dim"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"driving_heads.{name}={value!r} must be a positive integer")
+        if self.height < MIN_SIZE or self.width < MIN_SIZE:
+            raise ValueError(
+                f"driving_heads reads frames of at least {MIN_SIZE}x{MIN_SIZE}, got "
+                f"{self.height}x{self.width}"
+            )
+        if not self.lead_gap_max > 0:
+            raise ValueError(f"driving_heads.lead_gap_max={self.lead_gap_max} must be > 0")
+
+
+class DrivingHeads(nn.Module):
+    """Lane offset, heading error, off-road, collision and lead gap of the newest frame.
+
+    Reads the last ``frames`` frames stacked on channels with stride-2 conv blocks; the final
+    feature map is flattened, not pooled, because where the lane markings are in the image is
+    what the lateral offset and the heading error are.
+    """
+
+    def __init__(self, config: DrivingHeadsConfig) -> None:
+        super().__init__()
+        self.config = config
+        layers: list[nn.Module] = []
+        channels = 3 * config.frames
+        h, w = config.height, config.width
+        for mult in ENCODER_MULT:
+            out = config.channels * mult
+            layers += [
+                nn.Conv2d(channels, out, 3, stride=2, padding=1),
+                nn.GroupNorm(math.gcd(MAX_GROUPS, out), out),
+                nn.SiLU(),
+            ]
+            channels, h, w = out, (h + 1) // 2, (w + 1) // 2
+        self.blocks = nn.Sequential(*layers)
+        self.proj = nn.Sequential(
+            nn.Linear(channels * h * w, config.feature_dim), nn.SiLU(), nn.Dropout(0.1)
+        )
+        self.out = nn.Linear(config.feature_dim, len(OUTPUTS))
+
+    def forward(self, x_BKCHW: torch.Tensor) -> torch.Tensor:
+        """Raw outputs ``(B, len(OUTPUTS))`` of ``K`` frames each in [-1, 1]."""
+        x_BCHW = rearrange(x_BKCHW, "b k c h w -> b (k c) h w")
+        h_BCHW = self.blocks(x_BCHW)
+        return self.out(self.proj(rearrange(h_BCHW, "b c h w -> b (c h w)")))
+
+    def check_frames(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 ``(N, K, H, W, 3)`` of this config's ``K``, ``H``, ``W``, as a tensor."""
+        x = _as_uint8(frames, 5, "(N, K, H, W, 3)")
+        c = self.config
+        if tuple(x.shape[1:4]) != (c.frames, c.height, c.width):
+            raise ValueError(
+                f"the driving heads read {c.frames} frames of {c.height}x{c.width}, got "
+                f"frames of shape {tuple(x.shape)}"
+            )
+        return x
+
+    @torch.no_grad()
+    def predict(
+        self, frames: np.ndarray | torch.Tensor, batch_size: int = 256
+    ) -> dict[str, np.ndarray]:
+        """The signals of uint8 windows ``(N, K, H, W, 3)``, each ``(N,)`` float64 numpy:
+        ``lane_offset`` (m), ``heading_error`` (rad), ``offroad_prob``, ``collision_prob``,
+        ``lead_prob`` and ``lead_gap`` (m; ``lead_gap_max`` where ``lead_prob < 0.5``)."""
+        x = self.check_frames(frames)
+        param = next(self.parameters())
+        outs = [torch.zeros(0, len(OUTPUTS))]
+        for part in _chunks(x.shape[0], batch_size):
+            x_NKCHW = rearrange(
+                frames_to_tensor(
+                    rearrange(x[part].to(param.device), "n k h w c -> (n k) h w c")
+                ).to(param.dtype),
+                "(n k) c h w -> n k c h w",
+                k=self.config.frames,
+            )
+            outs.append(self(x_NKCHW).float().cpu())
+        return self.signals(torch.cat(outs))
+
+    def signals(self, out_NO: torch.Tensor) -> dict[str, np.ndarray]:
+        """Physical signals of raw outputs ``(N, len(OUTPUTS))`` (see :meth:`predict`)."""
+        o = out_NO.double().numpy()
+        gap_max = self.config.lead_gap_max
+        lead_prob = _sigmoid(o[:, 4])
+        gap = np.clip(o[:, 5] * gap_max, -5.0, gap_max)
+        return {
+            "lane_offset": o[:, 0] * OFFSET_SCALE,
+            "heading_error": o[:, 1] * HEADING_SCALE,
+            "offroad_prob": _sigmoid(o[:, 2]),
+            "collision_prob": _sigmoid(o[:, 3]),
+            "lead_prob": lead_prob,
+            "lead_gap": np.where(lead_prob >= 0.5, gap, gap_max),
+        }
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))

@@ -8,6 +8,8 @@ A bundle is a folder:
 - ``model.json``: the configs of the three networks, ego-motion statistics, ``dt``, the sampling
   settings, the recipe, the data seeds, the git commit and the evaluation numbers;
 - optionally ``heads.safetensors`` + ``heads.json``: the evaluation heads;
+- optionally ``driving_heads.safetensors`` + ``driving_heads.json``: the driving-signal heads
+  the learned env's reward and termination read;
 - optionally ``metrics.json`` and ``report.md`` of its evaluation.
 """
 
@@ -22,6 +24,8 @@ import torch
 
 MODEL_WEIGHTS, MODEL_META = "model.safetensors", "model.json"
 HEADS_WEIGHTS, HEADS_META = "heads.safetensors", "heads.json"
+DRIVING_WEIGHTS, DRIVING_META = "driving_heads.safetensors", "driving_heads.json"
+DRIVING_KEY = "worldsim_driving_heads"
 BUNDLE_FORMAT = 1
 
 
@@ -140,6 +144,46 @@ def export_heads(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str]
     _save_tensors(tensors, out / HEADS_WEIGHTS)
     _write_json({"bundle_format": BUNDLE_FORMAT, "worldsim_heads": meta}, out / HEADS_META)
     return out
+
+
+def export_driving_heads(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Write ``driving_heads.safetensors`` + ``driving_heads.json`` of a driving-heads
+    checkpoint into the bundle folder ``out``."""
+    from worldsim.runtime.checkpoint import read_checkpoint
+
+    ckpt = read_checkpoint(checkpoint)
+    meta = ckpt.get("hyper_parameters", {}).get(DRIVING_KEY)
+    if not isinstance(meta, dict):
+        raise BundleError(
+            f"{checkpoint} is not a driving-heads checkpoint (no {DRIVING_KEY!r} metadata); "
+            "train one with `worldsim-train experiment=driving_heads`"
+        )
+    tensors = {k: v for k, v in ckpt["state_dict"].items() if k.startswith("heads.")}
+    record = {
+        "bundle_format": BUNDLE_FORMAT,
+        DRIVING_KEY: meta,
+        "global_step": ckpt.get("global_step"),
+    }
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _save_tensors(tensors, out / DRIVING_WEIGHTS)
+    _write_json(record, out / DRIVING_META)
+    return out
+
+
+def read_driving_heads_bundle(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A checkpoint-like dict of the driving heads in a bundle folder."""
+    folder = Path(path).parent if Path(path).name == DRIVING_META else Path(path)
+    record = read_json(folder / DRIVING_META)
+    if record.get("bundle_format") != BUNDLE_FORMAT or not isinstance(
+        record.get(DRIVING_KEY), dict
+    ):
+        raise BundleError(f"{folder / DRIVING_META} is not a worldsim driving-heads bundle")
+    return {
+        "hyper_parameters": {DRIVING_KEY: record[DRIVING_KEY]},
+        "state_dict": _load_tensors(folder / DRIVING_WEIGHTS),
+        "global_step": record.get("global_step"),
+    }
 
 
 def read_model_bundle(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:

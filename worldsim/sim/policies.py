@@ -16,6 +16,7 @@ BEHAVIOURS: tuple[str, ...] = (
     "swerve",
     "stop",
     "explore",
+    "tailgate",
 )
 DEFAULT_WEIGHTS: dict[str, float] = {
     "cruise": 0.25,
@@ -26,6 +27,8 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "stop": 0.07,
     "explore": 0.18,
 }
+# "tailgate" (closing in on the vehicle ahead without braking for it, which ends in rear-end
+# collisions) is off by default; stores that label collisions turn it on.
 
 
 def lane_keeping_action(
@@ -55,7 +58,7 @@ def lane_keeping_action(
 @dataclass
 class DrivingPolicy:
     """A schedule of behaviours (cruise, speed changes, hard braking, lane changes, swerves,
-    stops and random exploration) on top of a lane keeper, with Ornstein-Uhlenbeck noise.
+    stops, random exploration and tailgating) on top of a lane keeper, with Ornstein-Uhlenbeck noise.
 
     Deterministic given ``rng``; call ``act(world)`` once per step.
     """
@@ -130,11 +133,15 @@ class DrivingPolicy:
         elif self.behaviour == "explore":
             self._left = int(self.rng.uniform(1.0, 3.0) / dt)
             self._explore = self.rng.uniform(-1, 1, 2)
+        elif self.behaviour == "tailgate":
+            self._left = int(self.rng.uniform(3.0, 6.0) / dt)
+            self._target_speed = float(self.rng.uniform(20.0, 30.0))
 
     def _behave(self, world: World) -> np.ndarray:
         assert self._target_d is not None
         speed = world.state.ego.speed
-        base = lane_keeping_action(world, self._target_d, self._target_speed)
+        follow = self.behaviour != "tailgate"
+        base = lane_keeping_action(world, self._target_d, self._target_speed, follow)
         if self.behaviour == "hard_brake":
             return np.array([base[0], -1.0 + 0.3 * self.rng.random()])
         if self.behaviour == "swerve":

@@ -27,7 +27,11 @@ EGO_STATE_FIELDS: tuple[str, ...] = (
     "lane",
     "offroad",
     "collision",
+    "lane_offset",
+    "heading_error",
+    "lead_gap",
 )
+LEAD_GAP_MAX = 50.0  # metres; the recorded lead gap is capped here (and is this with no lead)
 ACTION_MODES: tuple[str, ...] = ("steer_accel", "speed_yaw_rate")
 
 
@@ -181,9 +185,23 @@ class World:
                 lane,
                 float(st.offroad),
                 float(st.collision),
+                self.lane_offset(),
+                self.heading_error(),
+                min(self.lead_gap(), LEAD_GAP_MAX),
             ],
             dtype=np.float64,
         )
+
+    def lane_offset(self) -> float:
+        """Signed lateral distance (m, positive left) from the centre of the ego's lane."""
+        d = self.state.d
+        return float(d - self.road.lane_center(self.road.lane_of(d)))
+
+    def heading_error(self) -> float:
+        """Ego heading minus the road's heading at the ego, wrapped to [-pi, pi) (rad)."""
+        _, _, road_heading = self.road.pose(self.state.s)
+        error = self.state.ego.heading - float(road_heading)
+        return float((error + np.pi) % (2 * np.pi) - np.pi)
 
     def lead_gap(self) -> float:
         """Bumper gap to the nearest vehicle ahead in the ego's lane (inf when none)."""

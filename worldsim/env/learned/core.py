@@ -15,6 +15,7 @@ import torch
 from worldsim.env.context import ContextSpec, StartContext, build_context
 from worldsim.env.learned.model_cache import load_model
 from worldsim.env.learned.options import LearnedWorldOptions
+from worldsim.env.learned.signals import SignalTracker, resolve_driving_heads
 from worldsim.env.rewards import BATCHED, StepContext, resolve_reward, resolve_termination
 from worldsim.env.scenarios import Scenario, load_scenario
 from worldsim.env.spaces import ego_observation
@@ -55,6 +56,8 @@ class LearnedDriving:
         self.steps = np.zeros(num, dtype=np.int64)
         self._horizons = np.array([self.horizon(i) for i in range(num)])
         self.frames = np.zeros((num, *self.resolution, 3), np.uint8)
+        heads = resolve_driving_heads(options.driving_heads, self.model)
+        self.signals = SignalTracker(heads, num, tuple(self.resolution))
         self.started = False
 
     @property
@@ -137,6 +140,7 @@ class LearnedDriving:
             raise ValueError("all envs reset together must use the same number of context frames")
         frames = np.stack([c.frames_THWC for c in contexts])
         past = np.stack([c.past_motion_T2 for c in contexts])
+        self.signals.start(idx, frames)
         if not self.started or rows.all():
             if not rows.all():
                 raise RuntimeError("the first reset must start every env")
@@ -161,25 +165,63 @@ class LearnedDriving:
             else step_speed_yaw_rate_batch
         )
         after, motion_R2 = kinematics(before, actions_N2[rows], dt, self.params)
-        ctx = StepContext(
-            dt=dt,
-            progress=motion_R2[:, 0] * dt,
-            speed=motion_R2[:, 0],
-            yaw_rate=motion_R2[:, 1],
-            accel=after.accel,
-            prev_accel=before.accel,
-            lateral_offset=np.full(len(motion_R2), np.nan),
-        )
-        rewards[rows] = self._apply(self.reward_fn, ctx, float)
-        terminated[rows] = self._apply(self.termination_fn, ctx, bool)
         self.ego.put(rows, after)
         self.motion[rows] = motion_R2
         motions[rows] = motion_R2
         self.steps[rows] += 1
-        truncated = rows & ~terminated & (self.steps >= self.horizons())
         frames = self.model.step(motions, generator=generator, rows=rows)
         self.frames[rows] = frames[rows]
+        idx = np.flatnonzero(rows)
+        self.signals.push(idx, frames[rows])
+        ctx = self._step_context(idx, motion_R2, after.accel, before.accel, dt)
+        rewards[rows] = self._apply(self.reward_fn, ctx, float)
+        terminated[rows] = self._apply(self.termination_fn, ctx, bool)
+        truncated = rows & ~terminated & (self.steps >= self.horizons())
         return rewards, terminated, truncated, rows
+
+    def _step_context(
+        self,
+        idx: np.ndarray,
+        motion_R2: np.ndarray,
+        accel_R: np.ndarray,
+        prev_accel_R: np.ndarray,
+        dt: float,
+    ) -> StepContext:
+        """The stepped rows' StepContext: kinematics from the bicycle model, lane and safety
+        signals from the driving heads (progress along the lane is speed * cos(heading error)
+        * dt; without heads the offset is nan and nothing crashes)."""
+        speed_R = motion_R2[:, 0]
+        v = self.signals.values
+        n = len(idx)
+        if not self.signals.enabled:
+            return StepContext(
+                dt=dt,
+                progress=speed_R * dt,
+                speed=speed_R,
+                yaw_rate=motion_R2[:, 1],
+                accel=accel_R,
+                prev_accel=prev_accel_R,
+                lateral_offset=np.full(n, np.nan),
+                collision=np.zeros(n, dtype=bool),
+                offroad=np.zeros(n, dtype=bool),
+                heading_error=np.full(n, np.nan),
+                lead_gap=np.full(n, np.inf),
+            )
+        threshold = self.options.termination_threshold
+        heading_R = v["heading_error"][idx]
+        return StepContext(
+            dt=dt,
+            progress=speed_R * np.cos(heading_R) * dt,
+            speed=speed_R,
+            yaw_rate=motion_R2[:, 1],
+            accel=accel_R,
+            prev_accel=prev_accel_R,
+            lateral_offset=np.abs(v["lane_offset"][idx]),
+            collision=v["collision_prob"][idx] > threshold,
+            offroad=v["offroad_prob"][idx] > threshold,
+            heading_error=heading_R,
+            lead_gap=v["lead_gap"][idx],
+        )
 
     def observation(self, i: int) -> Any:
         """Row ``i``'s observation in the ``obs_mode`` of the options."""
@@ -202,6 +244,7 @@ class LearnedDriving:
             "heading": e.heading.copy(),
             "prompt": np.array([self.prompt(i) for i in range(self.num)]),
             "scenario": np.array([s.name for s in self.scenarios]),
+            **{name: value.copy() for name, value in self.signals.values.items()},
         }
 
     def info(self, i: int) -> dict[str, Any]:
@@ -216,6 +259,7 @@ class LearnedDriving:
             "heading": float(e.heading),
             "prompt": self.prompt(i),
             "scenario": self.scenarios[i].name,
+            **self.signals.row(i),
         }
 
     def get_state(self, i: int) -> dict[str, Any]:
@@ -227,6 +271,7 @@ class LearnedDriving:
             "steps": int(self.steps[i]),
             "frame": self.frames[i].copy(),
             "scenario": self.scenarios[i],
+            "signals": self.signals.get(i),
         }
 
     def set_state(self, i: int, state: dict[str, Any]) -> None:
@@ -238,6 +283,7 @@ class LearnedDriving:
         self.frames[i] = state["frame"]
         self.scenarios[i] = state["scenario"]
         self._horizons[i] = self.horizon(i)
+        self.signals.set(i, state["signals"])
 
 
 RENDER_MODES: tuple[str, ...] = ("rgb_array",)

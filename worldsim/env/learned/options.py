@@ -40,8 +40,10 @@ class LearnedWorldOptions:
     device: str = "cpu"
     dtype: str = "float32"
     horizon: int | None = None  # None: the scenario's
-    reward_fn: str | RewardFn = "progress_comfort"
-    termination_fn: str | TerminationFn = "never"
+    reward_fn: str | RewardFn = "progress_lane_comfort"
+    termination_fn: str | TerminationFn = "collision_or_offroad"
+    driving_heads: str | None = None  # None: the model bundle's; a path; "none": no heads
+    termination_threshold: float = 0.5  # predicted P(off-road) or P(collision) above it counts
 
     @classmethod
     def from_keywords(cls, owner: str, keywords: Mapping[str, Any]) -> LearnedWorldOptions:
@@ -51,6 +53,10 @@ class LearnedWorldOptions:
     def __post_init__(self) -> None:
         check_mode("obs_mode", self.obs_mode, OBS_MODES)
         check_mode("action_mode", self.action_mode, ACTION_MODES)
+        if not 0.0 < float(self.termination_threshold) < 1.0:
+            raise ValueError(
+                f"termination_threshold={self.termination_threshold!r} must be in (0, 1)"
+            )
         self.sampling_overrides()
 
     def sampling_overrides(self) -> dict[str, Any]:

@@ -32,7 +32,11 @@ class DrivingWorldEnv(gym.Env):
     ``obs_mode="dict"``: the image plus ``speed``, ``yaw_rate``, ``position``, ``heading``, ``step``.
 
     ## Rewards
-    ``reward_fn`` (default ``"progress_comfort"``): distance travelled minus comfort penalties.
+    ``reward_fn`` (default ``"progress_lane_comfort"``): the same function as
+    ``worldsim/ProceduralDriving-v0``'s (progress along the lane, lane keeping, comfort), computed
+    from the signals the driving heads predict from the generated frames (lane offset, heading
+    error, off-road, collision, lead gap). ``info`` carries them: ``lane_offset``,
+    ``heading_error``, ``offroad_prob``, ``collision_prob``, ``lead_prob``, ``lead_gap``.
 
     ## Starting State
     The scenario's start: procedural conditions and seed (the ground-truth world renders the
@@ -40,12 +44,15 @@ class DrivingWorldEnv(gym.Env):
     ...})`` overrides the prompt or the scenario.
 
     ## Episode End
-    ``terminated`` by ``termination_fn`` (default ``"never"``); ``truncated`` at the horizon.
+    ``terminated`` by ``termination_fn`` (default ``"collision_or_offroad"``: predicted
+    ``P(off-road)`` or ``P(collision)`` above ``termination_threshold``, 0.5); ``truncated`` at
+    the horizon.
 
     ## Arguments
     ``checkpoint``, ``scenario``, ``obs_mode``, ``action_mode``, ``sampling_steps``, ``guidance``
     (``{"text": s, "action": s}``), ``context_frames``, ``device``, ``dtype``, ``horizon``,
-    ``reward_fn``, ``termination_fn`` (the fields of :class:`LearnedWorldOptions`, their one
+    ``reward_fn``, ``termination_fn``, ``driving_heads`` (a heads checkpoint or bundle; None:
+    the ones shipped with the model; ``"none"``: no heads), ``termination_threshold`` (the fields of :class:`LearnedWorldOptions`, their one
     declaration; any other keyword is a ``TypeError`` naming it), ``render_mode="rgb_array"``,
     and ``model``: an already-loaded ``WorldModel`` whose networks the env shares (then
     ``checkpoint``, ``device`` and ``dtype`` are not used); without it the env loads

@@ -1,0 +1,298 @@
+"""Dream to real: PPO trained only inside the learned world, scored in the ground-truth world.
+
+Four agents are scored on the same held-out seeds of ``worldsim/ProceduralDriving-v0`` (return,
+distance driven, off-road rate, collision rate):
+  1. PPO (stable-baselines3) trained only in ``worldsim/DrivingWorld-v0``, through the native
+     vector env (one batched world-model pass per denoising step for all its envs);
+  2. PPO trained in ``worldsim/ProceduralDriving-v0`` for the same number of env steps;
+  3. a random policy;
+  4. the scripted lane keeper of ``worldsim.sim.policies`` (it reads the simulator's state).
+
+Both PPO agents see the same 64x112 camera frames and get the same reward function
+(``progress_lane_comfort``) and termination (``collision_or_offroad``); in the dream both come
+from the driving heads' predictions. Learning curves are scored in the real world at
+checkpoints on the first ``--curve-seeds`` evaluation seeds. Prints one table, writes
+``results.json`` and ``learning_curves.png`` to ``--out``.
+
+Seeds: the dream starts are procedural worlds with seeds 500000 + i, the real agent's training
+worlds are drawn from env seed 0 on, the evaluation worlds are env seeds 2000000 + i.
+
+Usage:
+  python benchmarks/dream_to_real.py [--steps 16384] [--seeds 20] [--horizon 150]
+      [--checkpoint <bundle>] [--out outputs/dream_to_real]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import yaml
+
+import worldsim
+from worldsim.env.sb3 import SB3VecEnv
+from worldsim.sim.conditions import sample_conditions
+from worldsim.sim.policies import lane_keeping_action
+
+EVAL_SEED0 = 2_000_000
+DREAM_SEED0 = 500_000
+Policy = Callable[[np.ndarray, gym.Env], np.ndarray]
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--steps", type=int, default=16384, help="env steps per PPO agent")
+    p.add_argument("--seeds", type=int, default=20, help="held-out evaluation worlds")
+    p.add_argument("--horizon", type=int, default=150, help="steps per episode (train and eval)")
+    p.add_argument("--checkpoint", default=None, help="world model (default: the bundled one)")
+    p.add_argument("--dream-envs", type=int, default=16, help="batched learned-world envs")
+    p.add_argument("--real-envs", type=int, default=8, help="procedural envs of the real PPO")
+    p.add_argument("--starts", type=int, default=64, help="distinct dream start worlds")
+    p.add_argument("--curve-points", type=int, default=3, help="learning-curve checkpoints")
+    p.add_argument("--curve-seeds", type=int, default=5, help="seeds scored per checkpoint")
+    p.add_argument("--threads", type=int, default=2, help="torch threads")
+    p.add_argument("--out", type=Path, default=Path("outputs/dream_to_real"))
+    args = p.parse_args()
+    for name in ("steps", "seeds", "horizon", "dream_envs", "real_envs", "starts", "curve_points"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')}={getattr(args, name)} must be >= 1")
+    if not 0 <= args.curve_seeds <= args.seeds:
+        p.error(f"--curve-seeds={args.curve_seeds} must be in [0, --seeds={args.seeds}]")
+    return args
+
+
+# -- scoring in the real world ------------------------------------------------------------
+def score(policy: Policy, seeds: list[int], horizon: int) -> dict[str, float]:
+    """Mean return, distance (m along the road), off-road and collision rates over ``seeds``."""
+    returns, distances, offroad, collision = [], [], [], []
+    for seed in seeds:
+        env = gym.make(worldsim.PROCEDURAL_ENV_ID, horizon=horizon)
+        obs, info = env.reset(seed=seed)
+        start_s, total, ended = info["s"], 0.0, False
+        while not ended:
+            obs, reward, terminated, truncated, info = env.step(policy(obs, env))
+            total += float(reward)
+            ended = terminated or truncated
+        returns.append(total)
+        distances.append(info["s"] - start_s)
+        offroad.append(float(info["offroad"]))
+        collision.append(float(info["collision"]))
+        env.close()
+    return {
+        "return": float(np.mean(returns)),
+        "return_std": float(np.std(returns)),
+        "distance": float(np.mean(distances)),
+        "offroad_rate": float(np.mean(offroad)),
+        "collision_rate": float(np.mean(collision)),
+    }
+
+
+def ppo_policy(model: Any) -> Policy:
+    return lambda obs, env: model.predict(obs, deterministic=True)[0]
+
+
+def random_policy(seed: int) -> Policy:
+    rng = np.random.default_rng(seed)
+    return lambda obs, env: rng.uniform(-1.0, 1.0, 2).astype(np.float32)
+
+
+def lane_keeper_policy(obs: np.ndarray, env: gym.Env) -> np.ndarray:
+    world = env.unwrapped.world
+    target_d = float(world.road.lane_center(world.road.lane_of(world.state.d)))
+    return lane_keeping_action(world, target_d, 14.0).astype(np.float32)
+
+
+# -- training -----------------------------------------------------------------------------
+def dream_scenarios(folder: Path, count: int, horizon: int) -> list[str]:
+    """``count`` procedural start scenarios (random conditions, seeds DREAM_SEED0 + i)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        rng = np.random.default_rng(DREAM_SEED0 + i)
+        conditions = sample_conditions(rng).to_dict()
+        spec = {
+            "name": f"dream_start_{i:03d}",
+            "start": {
+                "type": "procedural",
+                "seed": DREAM_SEED0 + i,
+                "conditions": conditions,
+                "warmup_steps": 10,
+            },
+            "horizon": horizon,
+            "context_frames": 4,
+        }
+        path = folder / f"dream_start_{i:03d}.yaml"
+        path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+        paths.append(str(path))
+    return paths
+
+
+def ppo(env: Any, seed: int) -> Any:
+    from stable_baselines3 import PPO
+
+    n_steps = max(16, 1024 // env.num_envs)
+    return PPO(
+        "CnnPolicy",
+        env,
+        n_steps=n_steps,
+        batch_size=256,
+        n_epochs=4,
+        learning_rate=3e-4,
+        gamma=0.97,
+        ent_coef=0.01,
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+
+
+def train_with_curve(
+    model: Any, steps: int, points: int, curve_seeds: list[int], horizon: int, name: str
+) -> tuple[list[dict[str, float]], float]:
+    """Learn ``steps`` env steps in ``points`` chunks, scoring each checkpoint in the real
+    world; returns the curve and the training seconds (scoring excluded)."""
+    curve, train_s = [], 0.0
+    for k in range(1, points + 1):
+        target = round(steps * k / points)
+        start = time.perf_counter()
+        model.learn(target - model.num_timesteps, reset_num_timesteps=False)
+        train_s += time.perf_counter() - start
+        if curve_seeds:
+            row = score(ppo_policy(model), curve_seeds, horizon)
+            curve.append({"steps": int(model.num_timesteps), **row})
+            print(f"{name}: {model.num_timesteps} steps, real return {row['return']:.2f}")
+    return curve, train_s
+
+
+def dream_agent(args: argparse.Namespace, curve_seeds: list[int]) -> tuple[Any, list, float]:
+    starts = dream_scenarios(args.out / "dream_starts", args.starts, args.horizon)
+    rng = np.random.default_rng(0)
+    vec = gym.make_vec(
+        worldsim.LEARNED_ENV_ID,
+        num_envs=args.dream_envs,
+        vectorization_mode="vector_entry_point",
+        checkpoint=args.checkpoint,
+        scenario=[starts[i % len(starts)] for i in range(args.dream_envs)],
+        horizon=args.horizon,
+    )
+
+    def fresh_starts(rows: np.ndarray) -> dict[str, Any]:
+        return {"scenario": [starts[int(j)] for j in rng.integers(0, len(starts), len(rows))]}
+
+    env = SB3VecEnv(vec, reset_options=fresh_starts)
+    env.seed(0)
+    model = ppo(env, seed=0)
+    curve, seconds = train_with_curve(
+        model, args.steps, args.curve_points, curve_seeds, args.horizon, "dream PPO"
+    )
+    env.close()
+    return model, curve, seconds
+
+
+def real_agent(args: argparse.Namespace, curve_seeds: list[int]) -> tuple[Any, list, float]:
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    def make_env() -> gym.Env:
+        return gym.make(worldsim.PROCEDURAL_ENV_ID, horizon=args.horizon)
+
+    env = DummyVecEnv([make_env] * args.real_envs)
+    env.seed(0)
+    model = ppo(env, seed=0)
+    curve, seconds = train_with_curve(
+        model, args.steps, args.curve_points, curve_seeds, args.horizon, "real PPO"
+    )
+    env.close()
+    return model, curve, seconds
+
+
+# -- report -------------------------------------------------------------------------------
+def table(results: dict[str, dict[str, float]]) -> str:
+    header = "| agent | return | distance (m) | off-road rate | collision rate |"
+    lines = [header, "|---|---|---|---|---|"]
+    for name, r in results.items():
+        lines.append(
+            f"| {name} | {r['return']:.2f} ± {r['return_std']:.2f} | {r['distance']:.1f} | "
+            f"{r['offroad_rate']:.2f} | {r['collision_rate']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(
+    curves: dict[str, list[dict[str, float]]], baselines: dict[str, float], path: Path
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, curve in curves.items():
+        if curve:
+            ax.plot([c["steps"] for c in curve], [c["return"] for c in curve], "o-", label=name)
+    for name, value in baselines.items():
+        ax.axhline(value, linestyle="--", linewidth=1, label=name, color="grey")
+    ax.set_xlabel("env steps of training")
+    ax.set_ylabel("return in ProceduralDriving-v0")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    seeds = [EVAL_SEED0 + i for i in range(args.seeds)]
+    curve_seeds = seeds[: args.curve_seeds]
+    wall = time.perf_counter()
+    dream_model, dream_curve, dream_s = dream_agent(args, curve_seeds)
+    real_model, real_curve, real_s = real_agent(args, curve_seeds)
+    results = {
+        "PPO in the dream (DrivingWorld-v0)": score(ppo_policy(dream_model), seeds, args.horizon),
+        "PPO in the real world (ProceduralDriving-v0)": score(
+            ppo_policy(real_model), seeds, args.horizon
+        ),
+        "random": score(random_policy(0), seeds, args.horizon),
+        "scripted lane keeper": score(lane_keeper_policy, seeds, args.horizon),
+    }
+    names = list(results)
+    dream_r, real_r, random_r = (results[n]["return"] for n in names[:3])
+    ratio = (dream_r - random_r) / (real_r - random_r) if real_r != random_r else float("nan")
+    wall_s = time.perf_counter() - wall
+    print(table(results))
+    print(
+        f"dream / real return: {dream_r / real_r if real_r else float('nan'):.2f}; "
+        f"above random, dream / real: {ratio:.2f}"
+    )
+    print(
+        f"{args.steps} env steps per PPO agent; dream training {dream_s:.0f} s, real training "
+        f"{real_s:.0f} s, {wall_s:.0f} s wall in all"
+    )
+    record = {
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "eval_seeds": seeds,
+        "results": results,
+        "dream_over_real_return": dream_r / real_r if real_r else None,
+        "dream_over_real_above_random": ratio,
+        "curves": {"dream": dream_curve, "real": real_curve},
+        "seconds": {"dream_training": dream_s, "real_training": real_s, "wall": wall_s},
+    }
+    (args.out / "results.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
+    plot(
+        {"PPO in the dream": dream_curve, "PPO in the real world": real_curve},
+        {"random": random_r, "lane keeper": results[names[3]]["return"]},
+        args.out / "learning_curves.png",
+    )
+    print(f"wrote {args.out / 'results.json'} and {args.out / 'learning_curves.png'}")
+
+
+if __name__ == "__main__":
+    main()
