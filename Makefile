@@ -52,7 +52,7 @@ pretrained: $(STAMP)
 	$(BIN)/worldsim-train experiment=driving_heads ckpt_path=last; \
 	trained=$$(( $$(date +%s) - start )); \
 	$(BIN)/worldsim-eval checkpoint=$(PRE_WM) heads=$(PRE_HEADS) out=$(PRE_EVAL) $(PRE_EVAL_ARGS); \
-	$(BIN)/worldsim-export checkpoint=$(PRE_WM) heads=$(PRE_HEADS) driving_heads=$(PRE_DRIVING) \
+	$(BIN)/worldsim-export checkpoint=$(PRE_WM) heads=$(PRE_HEADS) driving_heads_ckpt=$(PRE_DRIVING) \
 		out=$(BUNDLE) \
 		eval_dir=$(PRE_EVAL) recipe="make pretrained" train_seconds=$$trained; \
 	echo "make pretrained: $$trained s to train, $$(( $$(date +%s) - start )) s wall in all"

@@ -273,7 +273,8 @@ def main() -> None:
         f"above random, dream / real: {ratio:.2f}"
     )
     print(
-        f"{args.steps} env steps per PPO agent; dream training {dream_s:.0f} s, real training "
+        f"{dream_model.num_timesteps} / {real_model.num_timesteps} env steps (dream / real PPO; "
+        f"--steps {args.steps} rounded up to whole rollouts); dream training {dream_s:.0f} s, real training "
         f"{real_s:.0f} s, {wall_s:.0f} s wall in all"
     )
     record = {

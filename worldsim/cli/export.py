@@ -50,13 +50,13 @@ def task(cfg: DictConfig) -> None:
     from worldsim.runtime.checkpoint import CheckpointError
 
     out = out_dir(cfg.out)
-    for key in ("heads", "driving_heads"):
+    for key in ("heads", "driving_heads_ckpt"):
         if cfg[key] is not None and not Path(str(cfg[key])).is_file():
             raise UserError(f"{key}={cfg[key]} does not exist")
     if cfg.checkpoint is None:
         # add heads to a bundle that exists already
-        if cfg.driving_heads is None and cfg.heads is None:
-            raise UserError("give checkpoint=<world-model .ckpt>, or heads= / driving_heads=")
+        if cfg.driving_heads_ckpt is None and cfg.heads is None:
+            raise UserError("give checkpoint=<world-model .ckpt>, or heads= / driving_heads_ckpt=")
         if not is_bundle(out):
             raise UserError(
                 f"out={out} is not a model bundle; without checkpoint= the heads are added to an "
@@ -65,8 +65,8 @@ def task(cfg: DictConfig) -> None:
         try:
             if cfg.heads is not None:
                 export_heads(str(cfg.heads), out)
-            if cfg.driving_heads is not None:
-                export_driving_heads(str(cfg.driving_heads), out)
+            if cfg.driving_heads_ckpt is not None:
+                export_driving_heads(str(cfg.driving_heads_ckpt), out)
         except (BundleError, CheckpointError) as exc:
             raise UserError(str(exc)) from exc
         print(f"bundle: {out} (heads added)")
@@ -86,8 +86,8 @@ def task(cfg: DictConfig) -> None:
         export_world_model(checkpoint, out, extra)
         if cfg.heads is not None:
             export_heads(str(cfg.heads), out)
-        if cfg.driving_heads is not None:
-            export_driving_heads(str(cfg.driving_heads), out)
+        if cfg.driving_heads_ckpt is not None:
+            export_driving_heads(str(cfg.driving_heads_ckpt), out)
     except (BundleError, CheckpointError) as exc:
         raise UserError(str(exc)) from exc
     if eval_dir is not None:
@@ -105,7 +105,7 @@ def main() -> None:
         {
             "checkpoint": str | None,
             "heads": str | None,
-            "driving_heads": str | None,
+            "driving_heads_ckpt": str | None,
             "out": str,
             "eval_dir": str | None,
             "recipe": str | None,
