@@ -24,6 +24,7 @@ def checkpoint(trained: Path) -> str:
 def make(checkpoint: str, **kwargs: object) -> gym.Env:
     kwargs.setdefault("sampling_steps", 1)
     kwargs.setdefault("context_frames", 2)
+    kwargs.setdefault("driving_heads", "none")  # the tiny checkpoint ships none
     return gym.make(ID, checkpoint=checkpoint, **kwargs)
 
 
@@ -43,8 +44,16 @@ def scenario_file(tmp_path: Path, name: str, horizon: int) -> str:
 
 
 @pytest.mark.parametrize("obs_mode", ["rgb", "dict"])
-def test_check_env_passes_with_warnings_as_errors(checkpoint: str, obs_mode: str) -> None:
-    env = make(checkpoint, obs_mode=obs_mode, render_mode="rgb_array", horizon=20)
+def test_check_env_passes_with_warnings_as_errors(
+    checkpoint: str, driving_heads_ckpt: Path, obs_mode: str
+) -> None:
+    env = make(
+        checkpoint,
+        obs_mode=obs_mode,
+        render_mode="rgb_array",
+        horizon=20,
+        driving_heads=str(driving_heads_ckpt),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_env(env.unwrapped)
@@ -167,6 +176,7 @@ def test_vectorised_step_equals_stepping_each_row_alone(
         sampling_steps=1,
         context_frames=2,
         driving_heads=str(driving_heads_ckpt),
+        termination_fn="never",  # no autoreset between the steps compared
     )
     vec.reset(seed=0)
     core = vec.unwrapped.core
@@ -193,8 +203,6 @@ def test_vectorised_step_equals_stepping_each_row_alone(
             lateral_offset=abs(float(info["lane_offset"][i])),
         )
         assert rewards[i] == pytest.approx(progress_lane_comfort(ctx), abs=1e-9)
-        crash = max(info["offroad_prob"][i], info["collision_prob"][i]) > 0.5
-        assert bool(terminated[i]) == crash
         got = core.ego.row(i)
         assert np.allclose(
             [got.x, got.y, got.heading, got.speed, got.accel],
@@ -229,7 +237,7 @@ def test_stable_baselines3_checker_and_ppo(checkpoint: str, driving_heads_ckpt: 
     from stable_baselines3.common.env_checker import check_env as sb3_check
 
     env = make(checkpoint, horizon=32)
-    sb3_check(env.unwrapped, warn=True)
+    sb3_check(env.unwrapped, warn=True)  # without heads
     with_heads = make(checkpoint, horizon=8, driving_heads=str(driving_heads_ckpt))
     sb3_check(with_heads.unwrapped, warn=True)
     check_env(with_heads.unwrapped)
@@ -246,6 +254,31 @@ def test_stable_baselines3_checker_and_ppo(checkpoint: str, driving_heads_ckpt: 
     assert dict_model.num_timesteps == 64
     dict_obs, _ = dict_env.reset(seed=1)
     assert dict_env.action_space.contains(dict_model.predict(dict_obs, deterministic=True)[0])
+
+
+@pytest.mark.parametrize("threshold", [0.05, 0.5, 0.95])
+def test_predicted_crash_terminates_above_the_threshold(
+    checkpoint: str, driving_heads_ckpt: Path, threshold: float
+) -> None:
+    env = make(checkpoint, driving_heads=str(driving_heads_ckpt), termination_threshold=threshold)
+    _, info = env.reset(seed=0)
+    assert 0.0 <= info["offroad_prob"] <= 1.0 and 0.0 <= info["collision_prob"] <= 1.0
+    for _ in range(3):
+        _, _, terminated, _, info = env.step(np.array([0.2, 0.5], np.float32))
+        assert terminated == (max(info["offroad_prob"], info["collision_prob"]) > threshold)
+        if terminated:
+            break
+
+
+def test_without_heads_the_env_warns_and_never_crashes(checkpoint: str) -> None:
+    with pytest.warns(UserWarning, match="ships no driving heads"):
+        env = make(checkpoint, driving_heads=None)
+    _, info = env.reset(seed=0)
+    assert "lane_offset" not in info
+    _, _, terminated, _, _ = env.step(np.array([1.0, 1.0], np.float32))
+    assert not terminated
+    with pytest.raises(ValueError, match="termination_threshold=1.5"):
+        make(checkpoint, termination_threshold=1.5)
 
 
 def test_sb3_adapter_resets_in_the_step_that_ends(

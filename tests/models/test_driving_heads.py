@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import worldsim
-from worldsim.env.rewards import StepContext, progress_lane_comfort
+from worldsim.env.rewards import BATCHED, StepContext, progress_lane_comfort
 from worldsim.eval.signal_metrics import auroc, pearson, precision_recall, signal_accuracy
 from worldsim.models.heads import OUTPUTS, SIGNALS, DrivingHeads, DrivingHeadsConfig
 from worldsim.runtime.bundle import bundled_model_dir, export_driving_heads
@@ -158,14 +158,7 @@ def test_shipped_heads_reward_and_terminations_match_the_true_ones() -> None:
         prev_accel=labels["prev_accel"],
         lateral_offset=np.abs(pred["lane_offset"]),
     )
-    model_reward = np.array(
-        [
-            progress_lane_comfort(
-                StepContext(**{k: np.asarray(v)[i] for k, v in vars(ctx).items()})
-            )
-            for i in range(len(true_reward))
-        ]
-    )
+    model_reward = BATCHED[progress_lane_comfort](ctx)  # what the learned env computes
     assert pearson(model_reward, true_reward) >= 0.8
     crash = np.maximum(pred["offroad_prob"], pred["collision_prob"]) > 0.5
     assert labels["crash"].sum() >= 10, "the drives must crash for the test to mean anything"

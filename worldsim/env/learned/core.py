@@ -244,7 +244,7 @@ class LearnedDriving:
             "heading": e.heading.copy(),
             "prompt": np.array([self.prompt(i) for i in range(self.num)]),
             "scenario": np.array([s.name for s in self.scenarios]),
-            **{name: value.copy() for name, value in self.signals.values.items()},
+            **self.signals.arrays(),
         }
 
     def info(self, i: int) -> dict[str, Any]:

@@ -91,7 +91,16 @@ class SignalTracker:
             self.values[name][rows] = out[name]
 
     def row(self, i: int) -> dict[str, float]:
+        """Row ``i``'s signals for ``info`` (none without heads)."""
+        if self.heads is None:
+            return {}
         return {name: float(self.values[name][i]) for name in SIGNAL_INFO}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every row's signals ``(N,)`` for a vector env's ``info`` (none without heads)."""
+        if self.heads is None:
+            return {}
+        return {name: value.copy() for name, value in self.values.items()}
 
     def get(self, i: int) -> dict[str, np.ndarray]:
         return {
