@@ -1,5 +1,6 @@
 """Where a batched learned-env step spends its time: DiT passes while sampling, the context
-commit, tokenizer decoding, kinematics and rewards, and the rest (Python and bookkeeping).
+commit, tokenizer decoding, kinematics, the driving heads and rewards, and the rest (Python and
+bookkeeping).
 
 The sections are ``torch.profiler.record_function`` ranges wrapped around the methods of one
 ``DrivingWorldVectorEnv`` at ``--envs`` rows; the top operators come from the same profile.
@@ -32,6 +33,7 @@ SECTIONS = {
     "context commit": "DiT pass that writes the new frame into the KV cache (_commit)",
     "tokenizer decode": "latents to uint8 frames (decode)",
     "kinematics": "batched bicycle model",
+    "driving heads": "lane, off-road and collision signals of the new frames",
     "rewards": "reward and termination functions",
 }
 
@@ -55,6 +57,7 @@ def instrument(envs: Any) -> None:
     wrap(model, "_commit", "context commit")
     wrap(model, "decode", "tokenizer decode")
     wrap(core_module, "step_steer_accel_batch", "kinematics")
+    wrap(core.signals, "_predict", "driving heads")
     wrap(core, "_apply", "rewards")
 
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import worldsim
+from worldsim.env.learned.signals import SIGNAL_INFO
 from worldsim.env.rewards import BATCHED, StepContext, progress_lane_comfort
 from worldsim.eval.signal_metrics import auroc, pearson, precision_recall, signal_accuracy
 from worldsim.models.heads import OUTPUTS, SIGNALS, DrivingHeads, DrivingHeadsConfig
@@ -24,14 +25,7 @@ def test_heads_predict_every_signal_for_each_window() -> None:
     heads = DrivingHeads(DrivingHeadsConfig(channels=4, feature_dim=8)).eval()
     frames = np.random.default_rng(0).integers(0, 256, (5, 2, 64, 112, 3), dtype=np.uint8)
     out = heads.predict(frames, batch_size=2)
-    assert set(out) == {
-        "lane_offset",
-        "heading_error",
-        "offroad_prob",
-        "collision_prob",
-        "lead_prob",
-        "lead_gap",
-    }
+    assert set(out) == set(SIGNAL_INFO)
     assert all(v.shape == (5,) and np.isfinite(v).all() for v in out.values())
     assert ((out["offroad_prob"] >= 0) & (out["offroad_prob"] <= 1)).all()
     assert (out["lead_gap"] <= heads.config.lead_gap_max).all()

@@ -63,3 +63,30 @@ def test_damaged_bundle_files_are_named(trained: Path, tmp_path: Path) -> None:
     (out / MODEL_META).write_text("{broken")
     with pytest.raises(CheckpointError, match=MODEL_META):
         load_world_model(out)
+
+
+def test_export_adds_driving_heads_to_an_existing_bundle(
+    trained: Path, driving_heads_ckpt: Path, tmp_path: Path
+) -> None:
+    """``worldsim-export`` without ``checkpoint=`` adds heads to a bundle folder, the learned
+    env then finds them there, and a folder that is no bundle is refused by name."""
+    import subprocess
+    import sys
+
+    import gymnasium as gym
+
+    import worldsim
+
+    export = str(Path(sys.executable).with_name("worldsim-export"))
+    ckpt = trained / "runs" / "world_model_tiny" / "checkpoints" / "last.ckpt"
+    bundle = export_world_model(ckpt, tmp_path / "bundle", {"recipe": "test"})
+    args = [export, f"driving_heads_ckpt={driving_heads_ckpt}"]
+    done = subprocess.run([*args, f"out={bundle}"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    env = gym.make(worldsim.LEARNED_ENV_ID, checkpoint=str(bundle), sampling_steps=1)
+    _, info = env.reset(seed=0)
+    assert 0.0 <= info["collision_prob"] <= 1.0
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = subprocess.run([*args, f"out={empty}"], capture_output=True, text=True, check=False)
+    assert refused.returncode != 0 and "is not a model bundle" in refused.stderr + refused.stdout

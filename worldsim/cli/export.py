@@ -39,14 +39,18 @@ def _evaluation(eval_dir: Path) -> dict[str, Any] | None:
     return {"summary": data.get("summary"), "seed": data.get("reproducibility", {}).get("seed")}
 
 
+def _export_heads(cfg: DictConfig, out: Path) -> None:
+    """Write the evaluation heads and the driving heads the config names into ``out``."""
+    from worldsim.runtime.bundle import export_driving_heads, export_heads
+
+    if cfg.heads is not None:
+        export_heads(str(cfg.heads), out)
+    if cfg.driving_heads_ckpt is not None:
+        export_driving_heads(str(cfg.driving_heads_ckpt), out)
+
+
 def task(cfg: DictConfig) -> None:
-    from worldsim.runtime.bundle import (
-        BundleError,
-        export_driving_heads,
-        export_heads,
-        export_world_model,
-        is_bundle,
-    )
+    from worldsim.runtime.bundle import BundleError, export_world_model, is_bundle
     from worldsim.runtime.checkpoint import CheckpointError
 
     out = out_dir(cfg.out)
@@ -63,10 +67,7 @@ def task(cfg: DictConfig) -> None:
                 "existing bundle folder"
             )
         try:
-            if cfg.heads is not None:
-                export_heads(str(cfg.heads), out)
-            if cfg.driving_heads_ckpt is not None:
-                export_driving_heads(str(cfg.driving_heads_ckpt), out)
+            _export_heads(cfg, out)
         except (BundleError, CheckpointError) as exc:
             raise UserError(str(exc)) from exc
         print(f"bundle: {out} (heads added)")
@@ -84,10 +85,7 @@ def task(cfg: DictConfig) -> None:
     }
     try:
         export_world_model(checkpoint, out, extra)
-        if cfg.heads is not None:
-            export_heads(str(cfg.heads), out)
-        if cfg.driving_heads_ckpt is not None:
-            export_driving_heads(str(cfg.driving_heads_ckpt), out)
+        _export_heads(cfg, out)
     except (BundleError, CheckpointError) as exc:
         raise UserError(str(exc)) from exc
     if eval_dir is not None:

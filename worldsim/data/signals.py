@@ -41,13 +41,17 @@ class SignalWindows(Dataset):
     in the order of ``SIGNALS``, ``key`` and ``index`` (of the newest frame)."""
 
     def __init__(
-        self, store_root: str | os.PathLike[str], split: str | None, frames: int = 2
+        self,
+        store_root: str | os.PathLike[str],
+        split: str | None,
+        frames: int = 2,
+        allow_empty: bool = False,
     ) -> None:
         if frames < 1:
             raise ValueError(f"frames={frames} must be >= 1")
         store = EpisodeStore(Path(store_root))
         keys = store.keys(split)
-        if not keys:
+        if not keys and not allow_empty:
             raise ValueError(f"store {store_root} has no episodes in split {split!r}")
         self.frames = frames
         self.episodes: list[np.ndarray] = []  # each (T, H, W, 3) uint8
@@ -75,6 +79,8 @@ class SignalWindows(Dataset):
 
     def all_signals(self) -> np.ndarray:
         """The signals of every item, ``(len(self), len(SIGNALS))``."""
+        if not self.index:
+            return np.zeros((0, len(SIGNALS)), np.float32)
         return np.stack([self.labels[e][t] for e, t in self.index])
 
 
@@ -92,11 +98,15 @@ class SignalDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self._train is None:
             self._train = SignalWindows(self.store, "train", self.frames)
-            self._val = SignalWindows(self.store, "val", self.frames)
+            # a small store may hold no val episode: training then runs without validation
+            self._val = SignalWindows(self.store, "val", self.frames, allow_empty=True)
 
     def train_dataloader(self) -> DataLoader:
         assert self._train is not None
-        return DataLoader(self._train, batch_size=self.batch_size, shuffle=True, drop_last=True)
+        drop_last = len(self._train) > self.batch_size  # a tiny store still gives one batch
+        return DataLoader(
+            self._train, batch_size=self.batch_size, shuffle=True, drop_last=drop_last
+        )
 
     def val_dataloader(self) -> DataLoader:
         assert self._val is not None

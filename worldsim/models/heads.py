@@ -38,22 +38,27 @@ class HeadsConfig:
                 raise ValueError(f"heads.{name}={value!r} must be a positive integer")
 
 
+def conv_blocks(in_channels: int, width: int) -> tuple[nn.Sequential, int]:
+    """The stride-2 conv blocks (GroupNorm + SiLU) of every head, and their output channels."""
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for mult in ENCODER_MULT:
+        out = width * mult
+        layers += [
+            nn.Conv2d(channels, out, 3, stride=2, padding=1),
+            nn.GroupNorm(math.gcd(MAX_GROUPS, out), out),
+            nn.SiLU(),
+        ]
+        channels = out
+    return nn.Sequential(*layers), channels
+
+
 class ConvEncoder(nn.Module):
     """``(B, C, H, W)`` frames -> ``(B, feature_dim)`` pooled features."""
 
     def __init__(self, in_channels: int, config: HeadsConfig) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        channels = in_channels
-        for mult in ENCODER_MULT:
-            out = config.width * mult
-            layers += [
-                nn.Conv2d(channels, out, 3, stride=2, padding=1),
-                nn.GroupNorm(math.gcd(MAX_GROUPS, out), out),
-                nn.SiLU(),
-            ]
-            channels = out
-        self.blocks = nn.Sequential(*layers)
+        self.blocks, channels = conv_blocks(in_channels, config.width)
         self.proj = nn.Linear(channels, config.feature_dim)
 
     def forward(self, x_BCHW: torch.Tensor) -> torch.Tensor:
@@ -255,18 +260,10 @@ class DrivingHeads(nn.Module):
     def __init__(self, config: DrivingHeadsConfig) -> None:
         super().__init__()
         self.config = config
-        layers: list[nn.Module] = []
-        channels = 3 * config.frames
+        self.blocks, channels = conv_blocks(3 * config.frames, config.channels)
         h, w = config.height, config.width
-        for mult in ENCODER_MULT:
-            out = config.channels * mult
-            layers += [
-                nn.Conv2d(channels, out, 3, stride=2, padding=1),
-                nn.GroupNorm(math.gcd(MAX_GROUPS, out), out),
-                nn.SiLU(),
-            ]
-            channels, h, w = out, (h + 1) // 2, (w + 1) // 2
-        self.blocks = nn.Sequential(*layers)
+        for _ in ENCODER_MULT:  # each block halves the size, rounding up
+            h, w = (h + 1) // 2, (w + 1) // 2
         self.proj = nn.Sequential(
             nn.Linear(channels * h * w, config.feature_dim), nn.SiLU(), nn.Dropout(0.1)
         )
