@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from worldsim.data.signals import signal_accuracy
 from worldsim.data.sources.procedural import ProceduralSource
-from worldsim.eval.signal_metrics import signal_accuracy
 from worldsim.models.heads import SIGNALS
 from worldsim.runtime.checkpoint import load_world_model
 from worldsim.runtime.driving_heads import load_driving_heads

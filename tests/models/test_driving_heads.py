@@ -11,14 +11,15 @@ import pytest
 import torch
 
 import worldsim
+from worldsim.data.signals import signal_accuracy
 from worldsim.env.learned.signals import SIGNAL_INFO
 from worldsim.env.rewards import BATCHED, StepContext, progress_lane_comfort
-from worldsim.eval.signal_metrics import auroc, pearson, precision_recall, signal_accuracy
 from worldsim.models.heads import OUTPUTS, SIGNALS, DrivingHeads, DrivingHeadsConfig
 from worldsim.runtime.bundle import bundled_model_dir, export_driving_heads
 from worldsim.runtime.checkpoint import CheckpointError
 from worldsim.runtime.driving_heads import has_driving_heads, load_driving_heads
 from worldsim.sim.policies import DEFAULT_WEIGHTS, DrivingPolicy
+from worldsim.utils.scores import auroc, pearson, precision_recall
 
 
 def test_heads_predict_every_signal_for_each_window() -> None:

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from worldsim.data.store import EpisodeStore
 from worldsim.models.heads import SIGNALS
+from worldsim.utils.scores import auroc, precision_recall
 
 
 def signal_columns(store: EpisodeStore, key: str) -> list[int]:
@@ -111,3 +112,41 @@ class SignalDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         assert self._val is not None
         return DataLoader(self._val, batch_size=self.batch_size)
+
+
+def signal_accuracy(
+    pred: dict[str, np.ndarray], true_NS: np.ndarray, lead_gap_max: float = 50.0
+) -> dict[str, float]:
+    """The heads' accuracy table on labelled frames, with constant baselines.
+
+    ``pred`` is :meth:`DrivingHeads.predict`'s output; ``true_NS`` holds the recorded signals
+    in the order of ``SIGNALS``. A constant baseline predicts the median (for MAE) or one
+    score for every frame (AUROC 0.5). Lane offset and heading error MAE are measured on the
+    on-road frames (``*_mae``) and on all frames (``*_mae_all``): off the road the lane offset
+    grows without bound and the episode has ended, so no reward reads it there.
+    """
+    col = {name: true_NS[:, i] for i, name in enumerate(SIGNALS)}
+    onroad = col["offroad"] < 0.5
+    out: dict[str, float] = {"frames": float(len(true_NS)), "onroad_frames": float(onroad.sum())}
+    for name in ("lane_offset", "heading_error"):
+        # headline: on the road, where the signal drives the reward (off it, episodes end)
+        for suffix, mask in (("", onroad), ("_all", np.ones_like(onroad))):
+            if not mask.any():
+                continue
+            err = np.abs(pred[name][mask] - col[name][mask])
+            out[f"{name}_mae{suffix}"] = float(err.mean())
+            const = np.abs(col[name][mask] - np.median(col[name][mask]))
+            out[f"{name}_mae{suffix}_constant"] = float(const.mean())
+    for name in ("offroad", "collision"):
+        labels = col[name] > 0.5
+        out[f"{name}_auroc"] = auroc(pred[f"{name}_prob"], labels)
+        out[f"{name}_positives"] = float(labels.sum())
+        p, r = precision_recall(pred[f"{name}_prob"] > 0.5, labels)
+        out[f"{name}_precision"], out[f"{name}_recall"] = p, r
+    lead = col["lead_gap"] < lead_gap_max - 1e-3
+    if lead.any():
+        out["lead_gap_mae"] = float(np.abs(pred["lead_gap"][lead] - col["lead_gap"][lead]).mean())
+        median = np.median(col["lead_gap"][lead])
+        out["lead_gap_mae_constant"] = float(np.abs(col["lead_gap"][lead] - median).mean())
+    out["lead_auroc"] = auroc(pred["lead_prob"], lead)
+    return out

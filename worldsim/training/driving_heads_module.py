@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from worldsim.eval.signal_metrics import signal_accuracy
+from worldsim.data.signals import signal_accuracy
 from worldsim.models.heads import HEADS_SCALES, DrivingHeads
 from worldsim.models.tokenizer import frames_to_tensor
 from worldsim.runtime.driving_heads import DRIVING_HEADS_FORMAT_VERSION
