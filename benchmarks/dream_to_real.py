@@ -236,8 +236,8 @@ def plot(
     for name, curve in curves.items():
         if curve:
             ax.plot([c["steps"] for c in curve], [c["return"] for c in curve], "o-", label=name)
-    for name, value in baselines.items():
-        ax.axhline(value, linestyle="--", linewidth=1, label=name, color="grey")
+    for (name, value), color in zip(baselines.items(), ("tab:red", "tab:green"), strict=False):
+        ax.axhline(value, linestyle="--", linewidth=1, label=name, color=color)
     ax.set_xlabel("env steps of training")
     ax.set_ylabel("return in ProceduralDriving-v0")
     ax.legend()

@@ -161,7 +161,7 @@ def test_shipped_heads_reward_and_terminations_match_the_true_ones() -> None:
     assert precision >= 0.8 and recall >= 0.8, (precision, recall)
 
 
-def test_accuracy_table_compares_with_a_constant(driving_heads_ckpt: Path) -> None:
+def test_accuracy_table_compares_with_a_constant() -> None:
     rng = np.random.default_rng(3)
     true = np.zeros((50, len(SIGNALS)))
     true[:, 0] = rng.normal(0, 0.5, 50)

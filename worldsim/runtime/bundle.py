@@ -44,8 +44,15 @@ def is_bundle(path: str | os.PathLike[str]) -> bool:
 
 
 def _folder(path: str | os.PathLike[str]) -> Path:
+    """The bundle folder of ``path``: the folder itself or the folder of one of its JSON files."""
     path = Path(path)
-    return path.parent if path.name == MODEL_META else path
+    return path.parent if path.name in (MODEL_META, HEADS_META, DRIVING_META) else path
+
+
+def has_driving_heads(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a bundle folder (or one of its JSON files) that ships driving heads."""
+    folder = _folder(path)
+    return folder.is_dir() and (folder / DRIVING_META).is_file()
 
 
 def digest(
@@ -173,7 +180,7 @@ def export_driving_heads(checkpoint: str | os.PathLike[str], out: str | os.PathL
 
 def read_driving_heads_bundle(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A checkpoint-like dict of the driving heads in a bundle folder."""
-    folder = Path(path).parent if Path(path).name == DRIVING_META else Path(path)
+    folder = _folder(path)
     record = read_json(folder / DRIVING_META)
     if record.get("bundle_format") != BUNDLE_FORMAT or not isinstance(
         record.get(DRIVING_KEY), dict

@@ -18,11 +18,13 @@ import torch
 from worldsim.models.heads import DrivingHeads, DrivingHeadsConfig
 from worldsim.runtime.bundle import (
     DRIVING_KEY,
-    DRIVING_META,
     BundleError,
     bundled_model_dir,
+    has_driving_heads,
     read_driving_heads_bundle,
 )
+
+__all__ = ["LoadedDrivingHeads", "has_driving_heads", "load_driving_heads"]
 from worldsim.runtime.checkpoint import CheckpointError, _prefixed, read_checkpoint
 
 DRIVING_HEADS_FORMAT_VERSION = 1
@@ -34,13 +36,6 @@ class LoadedDrivingHeads:
 
     heads: DrivingHeads
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-def has_driving_heads(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a bundle folder (or its ``model.json``) that ships driving heads."""
-    folder = Path(path)
-    folder = folder.parent if folder.suffix == ".json" else folder
-    return folder.is_dir() and (folder / DRIVING_META).is_file()
 
 
 def load_driving_heads(
