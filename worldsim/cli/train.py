@@ -15,7 +15,7 @@ TASKS = ("tokenizer", "world_model", "eval_heads", "driving_heads")
 
 # Types (where the default is null) and bounds of keys, checked before anything runs.
 HINTS: dict[str, Any] = {
-    **dict.fromkeys(("ckpt_path", "tokenizer_ckpt"), str | None),
+    **dict.fromkeys(("ckpt_path", "tokenizer_ckpt", "init_weights"), str | None),
     **dict.fromkeys(("lr_decay_steps", "torch_threads"), (int | None, 1, None)),
     **dict.fromkeys(("seed", "warmup_steps"), (int, 0, None)),
     **dict.fromkeys(
@@ -296,7 +296,33 @@ def build_world_model_stage(cfg: DictConfig, store: Any) -> tuple[Any, Any]:
         env_heads=build_env_heads(cfg, store, tokenizer.latent_channels, condition),
         env_heads_weight=float(cfg.env_heads.weight),
     )
+    if cfg.get("init_weights"):
+        load_init_weights(module, str(cfg.init_weights))
     return module, _datamodule(cfg, latents_dir)
+
+
+def load_init_weights(module: Any, path: str) -> None:
+    """Start the DiT and text encoder from a trained world model of the same architecture
+    (a checkpoint or bundle, read without pickle); the optimizer and step start afresh."""
+    from worldsim.runtime.checkpoint import CheckpointError, load_world_model
+
+    try:
+        source = load_world_model(path)
+    except CheckpointError as exc:
+        raise UserError(f"init_weights={path}: {exc}") from exc
+    ours, theirs = module.dit.config.to_dict(), source.dit.config.to_dict()
+    differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+    if differ:
+        pairs = ", ".join(f"{k}: {theirs.get(k)} there, {ours.get(k)} here" for k in differ)
+        raise UserError(
+            f"init_weights={path} is a different architecture ({pairs}); start from a model "
+            "trained with the same model settings, or set init_weights=null"
+        )
+    try:
+        module.text_encoder.load_state_dict(source.text_encoder.state_dict())
+    except RuntimeError as exc:
+        raise UserError(f"init_weights={path}: its text encoder differs: {exc}") from exc
+    module.dit.load_state_dict(source.dit.state_dict())
 
 
 def build_env_heads(cfg: DictConfig, store: Any, latent_channels: int, condition: str) -> Any:

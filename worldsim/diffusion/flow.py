@@ -28,6 +28,11 @@ class FlowConfig:
     # x0_residual: the previous frame gets Gaussian noise of std ~ U(0, prev_noise) in training,
     # so the model learns to repair the errors its own rollouts feed back to it.
     prev_noise: float = 0.0
+    # Training on the model's own rollouts (x0_residual): a ``rollout_prob`` share of the steps
+    # replaces up to ``rollout_frames`` context frames of the clips by frames the model itself
+    # generates, with its run-time sampler, so it learns to continue from its own errors.
+    rollout_prob: float = 0.0
+    rollout_frames: int = 0
 
     def __post_init__(self) -> None:
         check_prediction(self.prediction)
@@ -37,6 +42,18 @@ class FlowConfig:
                 raise ValueError(f"diffusion.{name}={value} must lie in [0, 1]")
         if not 0.0 <= self.prev_noise <= 1.0:
             raise ValueError(f"diffusion.prev_noise={self.prev_noise} must lie in [0, 1]")
+        if not 0.0 <= self.rollout_prob <= 1.0:
+            raise ValueError(f"diffusion.rollout_prob={self.rollout_prob} must lie in [0, 1]")
+        if self.rollout_frames < 0 or (self.rollout_prob > 0 and self.rollout_frames < 1):
+            raise ValueError(
+                f"diffusion.rollout_frames={self.rollout_frames} must be >= 1 when "
+                f"rollout_prob={self.rollout_prob} > 0 (and never negative)"
+            )
+        if self.rollout_prob > 0 and self.prediction != "x0_residual":
+            raise ValueError(
+                "diffusion.rollout_prob > 0 needs diffusion.prediction=x0_residual (the rollout "
+                "continues from the previous frame)"
+            )
         if self.logit_std <= 0:
             raise ValueError(f"diffusion.logit_std={self.logit_std} must be positive")
 
@@ -59,20 +76,28 @@ def sample_forcing_levels(
     cfg: FlowConfig,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
+    context: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-frame noise levels ``t_BT`` and a loss mask ``(B, T)``.
 
     Every frame gets an independent logit-normal level (diffusion forcing). A ``context_prob``
     share of the clips instead gets a random-length clean-ish prefix (``t <= context_noise_max``,
     excluded from the loss) followed by noisy frames: exactly the situation of autoregressive
-    rollouts, where past frames are known and the next one is generated.
+    rollouts, where past frames are known and the next one is generated. With ``context``
+    every clip gets a prefix of exactly that many frames.
     """
     t = sample_logit_normal((batch, frames), cfg.logit_mean, cfg.logit_std, generator, device)
     mask = torch.ones(batch, frames, device=device)
-    if frames < 2 or cfg.context_prob == 0:
+    if context is not None:
+        if not 1 <= context < frames:
+            raise ValueError(f"context={context} must lie in [1, {frames - 1}]")
+        use_ctx = torch.ones(batch, dtype=torch.bool, device=device)
+        split = torch.full((batch,), context, device=device)
+    elif frames < 2 or cfg.context_prob == 0:
         return t, mask
-    use_ctx = torch.rand(batch, generator=generator, device=device) < cfg.context_prob
-    split = torch.randint(1, frames, (batch,), generator=generator, device=device)
+    else:
+        use_ctx = torch.rand(batch, generator=generator, device=device) < cfg.context_prob
+        split = torch.randint(1, frames, (batch,), generator=generator, device=device)
     is_ctx = (torch.arange(frames, device=device)[None, :] < split[:, None]) & use_ctx[:, None]
     ctx_t = torch.rand(batch, frames, generator=generator, device=device) * cfg.context_noise_max
     t = torch.where(is_ctx, ctx_t, t)

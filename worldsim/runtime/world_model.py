@@ -186,7 +186,19 @@ class WorldModel:
         physical units (m/s, rad/s); without it the context is conditioned on null motion.
         """
         frames = inputs.context_frames(context_frames, self.resolution)
-        b, t = frames.shape[:2]
+        latents = torch.stack([self.encode(frames[:, i]) for i in range(frames.shape[1])], 1)
+        self.reset_latents(latents, prompts, past_motion, generator)
+
+    @torch.no_grad()
+    def reset_latents(
+        self,
+        latents_BTCHW: torch.Tensor,
+        prompts: str | Sequence[str],
+        past_motion: np.ndarray | torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        """``reset`` from the tokenizer latents of the context frames (training rollouts)."""
+        b, t = latents_BTCHW.shape[:2]
         if past_motion is not None:
             past = inputs.past_motion(past_motion, b, t, self.action_dim)
         self.batch = b
@@ -197,7 +209,7 @@ class WorldModel:
         self._cond.text = None
         self._set_prompts(prompts, b)
         for i in range(t):
-            latents = self.encode(frames[:, i])
+            latents = latents_BTCHW[:, i].to(self.device, self.dtype)
             motion = None if (past_motion is None or i == 0) else past[:, i - 1]
             self._commit(latents, motion, generator)
 
@@ -250,6 +262,17 @@ class WorldModel:
         With ``rows`` (bool ``(B,)``) only those rows advance; the others are computed in the
         same batch but their frame is not added to their history.
         """
+        return self.decode(self.step_latents(ego_motion, prompts, generator, rows))
+
+    @torch.no_grad()
+    def step_latents(
+        self,
+        ego_motion: np.ndarray | torch.Tensor,
+        prompts: str | Sequence[str] | None = None,
+        generator: torch.Generator | None = None,
+        rows: np.ndarray | torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``step`` without the decode: the new frame's latents ``(B, C, h, w)``."""
         if self.cache is None:
             raise RuntimeError("call reset() with context frames before step()")
         motion = inputs.ego_motion(ego_motion, self.batch, self.action_dim)
@@ -262,7 +285,7 @@ class WorldModel:
             mask = inputs.row_mask(rows, self.batch, self.device)
         latents = self.sample_latents(motion, generator)
         self._commit(latents, motion, generator, rows=mask)
-        return self.decode(latents)
+        return latents
 
     @torch.no_grad()
     def rollout(

@@ -26,6 +26,8 @@ from worldsim.models.dit import VideoDiT
 from worldsim.models.env_heads import EnvHeads, transition_pairs
 from worldsim.models.tokenizer import FrameTokenizer, frames_to_tensor
 from worldsim.runtime.checkpoint import FORMAT_VERSION
+from worldsim.runtime.parts import WorldModelParts
+from worldsim.runtime.world_model import WorldModel
 from worldsim.training.schedule import OptimizerFactory, WarmupSchedule
 
 
@@ -121,15 +123,19 @@ class WorldModelModule(L.LightningModule):
         cond = batch["cond"] if "cond" in batch else batch["ego_motion_norm"]
         motion, valid = self.incoming_motion(cond.float())
         prompts = list(batch["caption"])
+        x_in, context = x0, None  # x_in: x0 with its context frames replaced by a rollout's
+        if train and self.flow.rollout_prob > 0 and t >= 3:
+            if float(torch.rand(())) < self.flow.rollout_prob:
+                x_in, context = self.rollout_context(x0, cond.float(), prompts)
         if train:
             prompts, valid = drop_conditions(
                 prompts, valid, self.flow.text_dropout, self.flow.action_dropout, generator
             )
-        levels, mask = sample_forcing_levels(b, t, self.flow, generator, self.device)
+        levels, mask = sample_forcing_levels(b, t, self.flow, generator, self.device, context)
         noise = torch.randn(x0.shape, generator=generator, device=self.device)
-        xt = add_noise(x0, noise, levels)
+        xt = add_noise(x_in, noise, levels)
         text = self.text_encoder(prompts)
-        prev = self.previous(x0, motion, train, generator)  # (B, T, C, h, w)
+        prev = self.previous(x_in, motion, train, generator)  # (B, T, C, h, w)
         cond = FrameConditioning(
             levels=levels,
             motion=motion,
@@ -145,6 +151,42 @@ class WorldModelModule(L.LightningModule):
             mask[:, 0] = 0.0  # the first frame of a clip has no previous frame to start from
             return x0_residual_loss(pred, x0, prev, levels, mask)
         return flow_loss(pred, velocity_target(x0, noise), mask)
+
+    @torch.no_grad()
+    def rollout_context(
+        self, x0_BTCHW: torch.Tensor, cond_BTA: torch.Tensor, prompts: list[str]
+    ) -> tuple[torch.Tensor, int]:
+        """The clip with frames ``c .. c+k-1`` replaced by the model's own continuation of
+        frames ``0 .. c-1`` under the clip's motion, sampled exactly as at run time; returns it
+        and the context length ``c + k`` (the frames after it are the training targets)."""
+        t = x0_BTCHW.shape[1]
+        k = int(torch.randint(1, min(self.flow.rollout_frames, t - 2) + 1, ()))
+        c = int(torch.randint(1, t - k, ()))  # true frames; c + k <= t - 1 leaves a target
+        motion_BTA = cond_BTA * self.motion_std + self.motion_mean  # physical units
+        modes = (self.dit.training, self.text_encoder.training)
+        runtime = WorldModel.from_parts(self.parts(), self.sampling, device=self.device)
+        try:
+            past = motion_BTA[:, : c - 1] if c > 1 else None
+            runtime.reset_latents(x0_BTCHW[:, :c], prompts, past)
+            made = [runtime.step_latents(motion_BTA[:, j - 1]) for j in range(c, c + k)]
+        finally:
+            self.dit.train(modes[0])
+            self.text_encoder.train(modes[1])
+        x_in = x0_BTCHW.clone()
+        x_in[:, c : c + k] = torch.stack(made, dim=1).to(x_in.dtype)
+        return x_in, c + k
+
+    def parts(self) -> WorldModelParts:
+        """The networks and statistics of this module, as the runtime takes them (shared)."""
+        return WorldModelParts(
+            self.tokenizer,
+            self.dit,
+            self.text_encoder,
+            self.motion_mean.tolist(),
+            self.motion_std.tolist(),
+            dt=self.dt,
+            prediction=self.flow.prediction,
+        )
 
     def previous(
         self,
