@@ -124,9 +124,9 @@ class WorldModelModule(L.LightningModule):
         motion, valid = self.incoming_motion(cond.float())
         prompts = list(batch["caption"])
         x_in, context = x0, None  # x_in: x0 with its context frames replaced by a rollout's
-        if train and self.flow.rollout_prob > 0 and t >= 3:
-            if float(torch.rand(())) < self.flow.rollout_prob:
-                x_in, context = self.rollout_context(x0, cond.float(), prompts)
+        rollout = train and self.flow.rollout_prob > 0 and t >= 3
+        if rollout and float(torch.rand(())) < self.flow.rollout_prob:
+            x_in, context = self.rollout_context(x0, cond.float(), prompts)
         if train:
             prompts, valid = drop_conditions(
                 prompts, valid, self.flow.text_dropout, self.flow.action_dropout, generator
