@@ -369,6 +369,12 @@ def _decay_steps(cfg: DictConfig) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise UserError(f"lr_decay_steps={value!r} must be a positive integer or null")
+    warmup = int(cfg.get("warmup_steps") or 0)
+    if value <= warmup:
+        raise UserError(
+            f"lr_decay_steps={value} (often ${{trainer.max_steps}}) must be larger than "
+            f"warmup_steps={warmup}; lower warmup_steps or train for more steps"
+        )
     return int(value)
 
 

@@ -13,7 +13,6 @@ from einops import rearrange
 from worldsim.data.video import write_video
 from worldsim.diffusion.samplers import SamplingConfig
 from worldsim.models.tokenizer import tensor_to_frames
-from worldsim.runtime.parts import WorldModelParts
 from worldsim.runtime.world_model import WorldModel
 from worldsim.utils.png import write_png
 from worldsim.utils.psnr import psnr
@@ -69,15 +68,7 @@ class RolloutVideos(L.Callback):
         motion = raw[: self.clips].float().cpu().numpy()  # (B, T, action_dim)
         captions = list(batch["caption"][: self.clips])
         k = self.context_frames
-        parts = WorldModelParts(
-            pl_module.tokenizer,
-            pl_module.dit,
-            pl_module.text_encoder,
-            pl_module.motion_mean.tolist(),
-            pl_module.motion_std.tolist(),
-            dt=float(pl_module.hparams["worldsim"]["dt"]),
-            prediction=pl_module.flow.prediction,
-        )
+        parts = pl_module.parts()
         sampling = SamplingConfig(
             steps=self.sampling_steps,
             sampler=pl_module.sampling.sampler,

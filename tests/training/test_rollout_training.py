@@ -1,0 +1,150 @@
+"""Training on the model's own rollouts (``diffusion.rollout_prob``) and starting a run from a
+trained model's weights (``init_weights``)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import train
+from tests.runtime.test_world_model import context, tiny_world_model
+from worldsim.diffusion.flow import FlowConfig, sample_forcing_levels
+from worldsim.diffusion.samplers import SamplingConfig
+from worldsim.runtime.checkpoint import load_world_model
+from worldsim.runtime.world_model import WorldModel
+from worldsim.training.world_model_module import WorldModelModule
+
+SAMPLING = SamplingConfig(steps=1, temperature=0.0, context_noise=0.0)  # deterministic
+
+
+def module(rollout_prob: float = 1.0) -> WorldModelModule:
+    """A tiny residual world model with the yaw warp, wrapped for training."""
+    parts = tiny_world_model(residual=True, warp=True).parts
+    flow = FlowConfig(prediction="x0_residual", rollout_prob=rollout_prob, rollout_frames=3)
+    return WorldModelModule(
+        parts.tokenizer,
+        parts.dit,
+        parts.text_encoder,
+        optimizer=functools.partial(torch.optim.AdamW, lr=1e-3),
+        flow=flow,
+        motion_mean=parts.motion_mean,
+        motion_std=parts.motion_std,
+        dt=parts.dt,
+        sampling=SAMPLING,
+    )
+
+
+def clip(m: WorldModelModule, frames: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Latents ``(2, T, C, h, w)`` of random frames and normalised motion ``(2, T, 2)``."""
+    runtime = WorldModel.from_parts(m.parts(), SAMPLING)
+    x0 = torch.stack([runtime.encode(torch.from_numpy(f)) for f in context(2, frames)], dim=0)
+    cond = torch.randn(2, frames, 2, generator=torch.Generator().manual_seed(1)) * 0.5
+    return x0, cond
+
+
+def test_a_fixed_context_prefix_is_clean_and_out_of_the_loss() -> None:
+    cfg = FlowConfig()
+    levels, mask = sample_forcing_levels(3, 6, cfg, torch.Generator().manual_seed(0), context=4)
+    assert (mask[:, :4] == 0).all() and (mask[:, 4:] == 1).all()
+    assert (levels[:, :4] <= cfg.context_noise_max).all()
+    for bad in (0, 6):
+        with pytest.raises(ValueError, match=f"context={bad}"):
+            sample_forcing_levels(3, 6, cfg, context=bad)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"rollout_prob": 0.5, "rollout_frames": 0, "prediction": "x0_residual"}, "rollout_frames"),
+        ({"rollout_prob": 1.5, "rollout_frames": 2, "prediction": "x0_residual"}, "rollout_prob"),
+        ({"rollout_prob": 0.5, "rollout_frames": 2}, "x0_residual"),
+    ],
+)
+def test_bad_rollout_settings_are_refused(settings: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        FlowConfig(**settings)
+
+
+def test_rollout_context_is_the_runtime_continuation_of_the_true_frames() -> None:
+    m = module()
+    x0, cond = clip(m)
+    m.train()
+    prompts = ["day", "night, rain"]
+    torch.manual_seed(3)
+    x_in, split = m.rollout_context(x0, cond, prompts)
+    assert m.dit.training and m.text_encoder.training  # the training modes are restored
+    assert 2 <= split <= x0.shape[1] - 1
+    changed = [not torch.equal(x_in[:, i], x0[:, i]) for i in range(x0.shape[1])]
+    first = changed.index(True)
+    assert first >= 1 and all(changed[first:split]) and not any(changed[split:])
+    # The same continuation from the run-time API, with the motion in physical units.
+    motion = cond * m.motion_std + m.motion_mean
+    runtime = WorldModel.from_parts(m.parts(), SAMPLING)
+    runtime.reset_latents(x0[:, :first], prompts, motion[:, : first - 1] if first > 1 else None)
+    for j in range(first, split):
+        assert torch.allclose(runtime.step_latents(motion[:, j - 1]), x_in[:, j], atol=1e-5)
+
+
+def test_reset_from_latents_matches_reset_from_frames() -> None:
+    model = tiny_world_model(residual=True, warp=True, context_noise=0.0, temperature=0.0)
+    frames = context(2, 3)
+    past = torch.tensor([[[10.0, 0.1]] * 2] * 2)
+    motion = torch.tensor([[10.0, 0.2], [8.0, -0.2]])
+    model.reset(frames, "day", past)
+    want = model.step_latents(motion)
+    latents = torch.stack([model.encode(torch.from_numpy(f)) for f in frames], dim=0)
+    model.reset_latents(latents, "day", past)
+    assert torch.allclose(model.step_latents(motion), want, atol=1e-6)
+
+
+def test_a_training_step_on_rollouts_learns() -> None:
+    m = module(rollout_prob=1.0)
+    x0, cond = clip(m)
+    m.train()
+    batch = {"cond": cond, "caption": ["day", "night"]}
+    loss = m.flow_step(batch, x0=x0)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.dit.parameters())
+
+
+ROLLOUT = [
+    "experiment=world_model_rollout",
+    "~tokenizer.base_channels",  # the patch tokenizer has no channels
+    "data.clip_len=4",
+    "diffusion.rollout_prob=1.0",
+    "trainer.val_check_interval=2",
+    "callbacks.checkpoint.every_n_train_steps=2",
+    "callbacks.rollout.sampling_steps=1",
+]
+
+
+@pytest.mark.slow
+def test_rollout_training_runs_and_init_weights_starts_from_a_trained_model(
+    tmp_path: Path,
+) -> None:
+    train(tmp_path, *ROLLOUT, "init_weights=null", "trainer.max_steps=3", "run_name=first")
+    first = tmp_path / "runs" / "first" / "checkpoints" / "last.ckpt"
+    source = load_world_model(first)
+    # An almost-zero learning rate: the second run's weights are the first run's.
+    train(
+        tmp_path,
+        *ROLLOUT,
+        f"init_weights={first}",
+        "trainer.max_steps=3",
+        "optimizer.lr=1e-12",
+        "run_name=second",
+    )
+    second = load_world_model(tmp_path / "runs" / "second" / "checkpoints" / "last.ckpt")
+    for (name, a), b in zip(source.dit.state_dict().items(), second.dit.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name
+    proc = train(
+        tmp_path, *ROLLOUT, f"init_weights={first}", "model.dim=16", "run_name=third", check=False
+    )
+    assert proc.returncode == 2
+    assert "different architecture" in proc.stderr and "dim: 32 there, 16 here" in proc.stderr
+    proc = train(tmp_path, *ROLLOUT, "init_weights=nowhere.ckpt", "run_name=fourth", check=False)
+    assert proc.returncode == 2 and "init_weights=nowhere.ckpt" in proc.stderr
