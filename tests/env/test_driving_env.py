@@ -395,3 +395,16 @@ def test_envs_given_one_model_share_its_networks_not_its_state(checkpoint: str) 
     assert a.core.model.prompts == ("fog",) and b.core.model.prompts == ("night, snow",)
     *_, info = a.step(np.zeros(2, np.float32))
     assert info["prompt"] == "fog"
+
+
+def test_sampling_presets_set_the_sampler_and_unknown_ones_are_refused(checkpoint: str) -> None:
+    env = gym.make(ID, checkpoint=checkpoint, sampling_preset="fast", context_frames=2)
+    sampling = env.unwrapped.core.model.sampling
+    assert (sampling.steps, sampling.temperature) == (1, 0.0)
+    env.reset(seed=0)
+    env.step(np.zeros(2, np.float32))
+    env.close()
+    env = gym.make(ID, checkpoint=checkpoint, sampling_preset="fast", sampling_steps=3)
+    assert env.unwrapped.core.model.sampling.steps == 3  # an explicit setting wins
+    with pytest.raises(ValueError, match="sampling_preset='turbo' is unknown"):
+        gym.make(ID, checkpoint=checkpoint, sampling_preset="turbo")

@@ -114,3 +114,22 @@ class SamplingConfig:
     def scales(self) -> GuidanceScales:
         """The classifier-free guidance scales of the text and action conditions."""
         return GuidanceScales(text=self.guidance_text, action=self.guidance_action)
+
+
+# Named run-time sampler settings (``DrivingWorld-v0``'s ``sampling_preset``): fields of
+# ``SamplingConfig`` that replace the checkpoint's. "fast" is one deterministic step, the
+# setting the bundled model's rollout training uses (docs/world-model.md); "stochastic" is
+# four Euler steps from full-temperature noise.
+SAMPLING_PRESETS: dict[str, dict[str, float | int]] = {
+    "fast": {"steps": 1, "temperature": 0.0},
+    "stochastic": {"steps": 4, "temperature": 1.0},
+}
+
+
+def sampling_preset(name: str) -> dict[str, float | int]:
+    """The ``SamplingConfig`` overrides of the preset called ``name``."""
+    if name not in SAMPLING_PRESETS:
+        raise ValueError(
+            f"sampling_preset={name!r} is unknown; choose one of {sorted(SAMPLING_PRESETS)}"
+        )
+    return dict(SAMPLING_PRESETS[name])

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
+from worldsim.diffusion.samplers import sampling_preset
 from worldsim.env.rewards import RewardFn, TerminationFn
 from worldsim.env.spaces import ACTION_MODES, OBS_MODES, check_mode
 
@@ -34,7 +35,8 @@ class LearnedWorldOptions:
     scenario: str | Sequence[str] = "day_clear_straight"  # one, or one per env of a vector env
     obs_mode: str = "rgb"
     action_mode: str = "steer_accel"
-    sampling_steps: int | None = None  # None: the checkpoint's
+    sampling_preset: str | None = None  # a SAMPLING_PRESETS name; None: the checkpoint's
+    sampling_steps: int | None = None  # None: the checkpoint's (or the preset's)
     guidance: Mapping[str, float] | None = None  # {"text": s, "action": s}
     context_frames: int | None = None  # None: the scenario's
     device: str = "cpu"
@@ -62,6 +64,8 @@ class LearnedWorldOptions:
     def sampling_overrides(self) -> dict[str, Any]:
         """The ``SamplingConfig`` fields these options replace in the checkpoint's settings."""
         overrides: dict[str, Any] = {}
+        if self.sampling_preset is not None:
+            overrides.update(sampling_preset(str(self.sampling_preset)))
         if self.sampling_steps is not None:
             overrides["steps"] = int(self.sampling_steps)
         for key, value in (self.guidance or {}).items():

@@ -49,7 +49,8 @@ class DrivingWorldEnv(gym.Env):
     the horizon.
 
     ## Arguments
-    ``checkpoint``, ``scenario``, ``obs_mode``, ``action_mode``, ``sampling_steps``, ``guidance``
+    ``checkpoint``, ``scenario``, ``obs_mode``, ``action_mode``, ``sampling_preset`` (``"fast"``:
+    one deterministic step; ``"stochastic"``: 4 steps from full noise), ``sampling_steps``, ``guidance``
     (``{"text": s, "action": s}``), ``context_frames``, ``device``, ``dtype``, ``horizon``,
     ``reward_fn``, ``termination_fn``, ``driving_heads`` (a heads checkpoint or bundle; None:
     the ones shipped with the model; ``"none"``: no heads), ``termination_threshold`` (the fields of :class:`LearnedWorldOptions`, their one
