@@ -68,8 +68,12 @@ def signals_of(episode) -> np.ndarray:  # noqa: ANN001 - an Episode
 
 
 def windows(frames_THWC: np.ndarray, k: int) -> np.ndarray:
-    """Every window of ``k`` consecutive frames, ``(T-k+1, k, H, W, 3)``."""
-    return np.stack([frames_THWC[t - k + 1 : t + 1] for t in range(k - 1, len(frames_THWC))])
+    """The window of ``k`` frames ending on each frame, ``(T, k, H, W, 3)``; before frame
+    ``k - 1`` the first frame is repeated, as the learned env fills a window from a short
+    context (so every ``k`` is scored on the same frames)."""
+    t = np.arange(len(frames_THWC))
+    pick = np.clip(t[:, None] + np.arange(-k + 1, 1)[None, :], 0, None)  # (T, k)
+    return frames_THWC[pick]
 
 
 def generate(model, episodes: list, context: int, horizon: int) -> np.ndarray:  # noqa: ANN001
@@ -129,15 +133,16 @@ def main() -> None:
     heads = load_driving_heads(args.heads).heads
     k = heads.config.frames
     episodes = held_out_drives(args)
-    real_windows = np.concatenate([windows(e.frames_THWC, k) for e in episodes])
-    real_labels = np.concatenate([signals_of(e)[k - 1 :] for e in episodes])
+    # Frames 1 .. T-1 of each drive (frame 0 has no motion before it), whatever k is.
+    real_windows = np.concatenate([windows(e.frames_THWC, k)[1:] for e in episodes])
+    real_labels = np.concatenate([signals_of(e)[1:] for e in episodes])
     real = signal_accuracy(heads.predict(real_windows), real_labels, heads.config.lead_gap_max)
 
     model = load_world_model(args.checkpoint)
     generated = generate(model, episodes, args.context, args.horizon)
     first = args.context  # the first generated frame
     gen_windows = np.concatenate(
-        [windows(g, k)[first - k + 1 :] for g in generated]
+        [windows(g, k)[first:] for g in generated]
     )  # windows ending on generated frames
     gen_labels = np.concatenate([signals_of(e)[first : first + args.horizon] for e in episodes])
     gen = signal_accuracy(heads.predict(gen_windows), gen_labels, heads.config.lead_gap_max)

@@ -179,3 +179,15 @@ def test_accuracy_table_compares_with_a_constant() -> None:
     assert table["lane_offset_mae"] == 0.0 < table["lane_offset_mae_constant"]
     assert table["offroad_auroc"] == 1.0
     assert np.isnan(table["collision_auroc"])  # no collision in the labels
+
+
+def test_padding_repeats_a_later_frame_over_the_oldest_ones() -> None:
+    from worldsim.training.driving_heads_module import pad_oldest
+
+    x = torch.arange(4.0 * 5).reshape(4, 5, 1, 1, 1).expand(4, 5, 3, 2, 2)  # frame value = index
+    torch.manual_seed(0)
+    padded = pad_oldest(x, prob=1.0)
+    for row, orig in zip(padded[:, :, 0, 0, 0], x[:, :, 0, 0, 0], strict=True):
+        j = int((row == row[0]).sum()) - 1  # frames 0 .. j share frame j's value
+        assert 1 <= j <= 4 and torch.equal(row[j:], orig[j:]) and (row[:j] == orig[j]).all()
+    assert torch.equal(pad_oldest(x, prob=0.0), x)

@@ -149,3 +149,16 @@ def test_rollout_training_runs_and_init_weights_starts_from_a_trained_model(
     assert "different architecture" in proc.stderr and "dim: 32 there, 16 here" in proc.stderr
     proc = train(tmp_path, *ROLLOUT, "init_weights=nowhere.ckpt", "run_name=fourth", check=False)
     assert proc.returncode == 2 and "init_weights=nowhere.ckpt" in proc.stderr
+
+
+def test_sampler_start_clips_get_level_one_and_the_sampler_temperature() -> None:
+    m = module()
+    m.flow.sampler_prob = 1.0
+    levels = torch.full((2, 4), 0.5)
+    mask = torch.tensor([[0.0, 1.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
+    noise = torch.ones(2, 4, 1, 1, 1)
+    got_levels, got_noise = m.at_sampler_start(levels, mask, noise, None)
+    assert torch.equal(got_levels, torch.where(mask > 0, 1.0, 0.5))
+    assert torch.equal(got_noise[:, :, 0, 0, 0], torch.where(mask > 0, 0.0, 1.0))  # temperature 0
+    m.flow.sampler_prob = 0.0
+    assert torch.equal(m.at_sampler_start(levels, mask, noise, None)[0], levels)

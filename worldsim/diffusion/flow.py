@@ -33,6 +33,10 @@ class FlowConfig:
     # generates, with its run-time sampler, so it learns to continue from its own errors.
     rollout_prob: float = 0.0
     rollout_frames: int = 0
+    # A ``sampler_prob`` share of the clips trains its noisy frames at the run-time sampler's
+    # first level (t = 1) from noise scaled by its temperature: the only input a one-step
+    # sampler ever gives the network, and one that logit-normal levels almost never draw.
+    sampler_prob: float = 0.0
 
     def __post_init__(self) -> None:
         check_prediction(self.prediction)
@@ -42,8 +46,9 @@ class FlowConfig:
                 raise ValueError(f"diffusion.{name}={value} must lie in [0, 1]")
         if not 0.0 <= self.prev_noise <= 1.0:
             raise ValueError(f"diffusion.prev_noise={self.prev_noise} must lie in [0, 1]")
-        if not 0.0 <= self.rollout_prob <= 1.0:
-            raise ValueError(f"diffusion.rollout_prob={self.rollout_prob} must lie in [0, 1]")
+        for name in ("rollout_prob", "sampler_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"diffusion.{name}={getattr(self, name)} must lie in [0, 1]")
         if self.rollout_frames < 0 or (self.rollout_prob > 0 and self.rollout_frames < 1):
             raise ValueError(
                 f"diffusion.rollout_frames={self.rollout_frames} must be >= 1 when "

@@ -23,7 +23,9 @@ class DrivingHeadsModule(L.LightningModule):
     lead) plus binary cross-entropy of off-road, collision and lead presence.
 
     Batches are :class:`worldsim.data.signals.SignalWindows` items. In training, a window is
-    mirrored left-right with probability ``flip_prob`` (lane offset and heading error negated).
+    mirrored left-right with probability ``flip_prob`` (lane offset and heading error negated),
+    and with probability ``pad_prob`` its oldest frames are replaced by copies of a later one,
+    as the learned env fills a window from a context shorter than it.
     Validation logs the accuracy table of :func:`signal_accuracy` over the whole split. The
     checkpoint's ``hyper_parameters["worldsim_driving_heads"]`` holds the plain data that
     :func:`worldsim.runtime.driving_heads.load_driving_heads` rebuilds the network from.
@@ -37,17 +39,21 @@ class DrivingHeadsModule(L.LightningModule):
         lr_decay_steps: int | None = None,
         flip_prob: float = 0.5,
         collision_weight: float = 4.0,
+        pad_prob: float = 0.0,
         store: str = "",
     ) -> None:
         super().__init__()
         if not 0.0 <= flip_prob <= 1.0:
             raise ValueError(f"flip_prob={flip_prob} must be in [0, 1]")
+        if not 0.0 <= pad_prob <= 1.0:
+            raise ValueError(f"pad_prob={pad_prob} must be in [0, 1]")
         if not collision_weight > 0:
             raise ValueError(f"collision_weight={collision_weight} must be > 0")
         self.heads = heads
         self.schedule = WarmupSchedule(optimizer, warmup_steps, lr_decay_steps)
         self.flip_prob = flip_prob
         self.collision_weight = collision_weight
+        self.pad_prob = pad_prob
         self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.save_hyperparameters(
             {
@@ -59,6 +65,7 @@ class DrivingHeadsModule(L.LightningModule):
                 "warmup_steps": warmup_steps,
                 "flip_prob": flip_prob,
                 "collision_weight": collision_weight,
+                "pad_prob": pad_prob,
             }
         )
 
@@ -80,6 +87,8 @@ class DrivingHeadsModule(L.LightningModule):
             sign_BS[mirror_B, 0] = -1.0  # lane offset
             sign_BS[mirror_B, 1] = -1.0  # heading error
             signals_BS = signals_BS * sign_BS
+        if flip and self.pad_prob > 0 and k > 1:
+            x_BKCHW = pad_oldest(x_BKCHW, self.pad_prob)
         return x_BKCHW, signals_BS
 
     def losses(self, out_BO: torch.Tensor, signals_BS: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -139,3 +148,15 @@ class DrivingHeadsModule(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         return self.schedule.configure(self.parameters())
+
+
+def pad_oldest(x_BKCHW: torch.Tensor, prob: float) -> torch.Tensor:
+    """With probability ``prob`` per window, frames ``0 .. j-1`` become copies of frame ``j``
+    (``j`` uniform in ``1 .. K-1``): the window of an episode only ``K - j`` frames old."""
+    b, k = x_BKCHW.shape[:2]
+    device = x_BKCHW.device
+    j_B = torch.randint(1, k, (b,), device=device)
+    j_B = torch.where(torch.rand(b, device=device) < prob, j_B, torch.zeros_like(j_B))
+    pick_BK = torch.maximum(torch.arange(k, device=device)[None, :], j_B[:, None])
+    index = pick_BK.reshape(b, k, 1, 1, 1).expand_as(x_BKCHW)
+    return torch.gather(x_BKCHW, 1, index)

@@ -133,6 +133,8 @@ class WorldModelModule(L.LightningModule):
             )
         levels, mask = sample_forcing_levels(b, t, self.flow, generator, self.device, context)
         noise = torch.randn(x0.shape, generator=generator, device=self.device)
+        if train and self.flow.sampler_prob > 0:
+            levels, noise = self.at_sampler_start(levels, mask, noise, generator)
         xt = add_noise(x_in, noise, levels)
         text = self.text_encoder(prompts)
         prev = self.previous(x_in, motion, train, generator)  # (B, T, C, h, w)
@@ -151,6 +153,22 @@ class WorldModelModule(L.LightningModule):
             mask[:, 0] = 0.0  # the first frame of a clip has no previous frame to start from
             return x0_residual_loss(pred, x0, prev, levels, mask)
         return flow_loss(pred, velocity_target(x0, noise), mask)
+
+    def at_sampler_start(
+        self,
+        levels_BT: torch.Tensor,
+        mask_BT: torch.Tensor,
+        noise_BTCHW: torch.Tensor,
+        generator: torch.Generator | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """In a ``flow.sampler_prob`` share of the clips, the frames in the loss get level 1 and
+        noise scaled by the sampler's temperature, as the sampler's first step sees them."""
+        b = levels_BT.shape[0]
+        clips_B = torch.rand(b, generator=generator, device=levels_BT.device)
+        chosen_BT = (clips_B < self.flow.sampler_prob)[:, None] & (mask_BT > 0)
+        levels_BT = torch.where(chosen_BT, torch.ones_like(levels_BT), levels_BT)
+        scale_BT = torch.where(chosen_BT, float(self.sampling.temperature), 1.0)
+        return levels_BT, noise_BTCHW * scale_BT[:, :, None, None, None]
 
     @torch.no_grad()
     def rollout_context(
