@@ -97,7 +97,7 @@ def parse(
 def missing_inputs(checkpoint: Path | None = None, store: Path | None = None) -> str | None:
     """A message naming the missing checkpoint file or store folder, or None when both exist."""
     missing = []
-    if checkpoint is not None and not checkpoint.is_file():
+    if checkpoint is not None and not checkpoint.exists():  # a file, or a bundle folder
         missing.append(f"checkpoint {checkpoint}")
     if store is not None and not store.is_dir():
         missing.append(f"episode store {store}")

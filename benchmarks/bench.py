@@ -18,6 +18,7 @@ from types import ModuleType
 import env_speed
 import rollout_quality
 import sim_fps
+import throughput_targets
 import world_model
 from _table import BenchRow, new_parser, parse, print_rows, require_inputs
 
@@ -29,6 +30,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "world_model": world_model,
     "rollout_quality": rollout_quality,
     "env": env_speed,
+    "targets": throughput_targets,
 }
 
 
