@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 BUNDLE := worldsim/assets/pretrained
 PRE_DATA := outputs/data/procedural_300
-PRE_WM := outputs/runs/world_model_pretrained/checkpoints/last.ckpt
+PRE_WM := outputs/runs/world_model_rollout/checkpoints/last.ckpt
 PRE_HEADS := outputs/runs/eval_heads_pretrained/checkpoints/last.ckpt
 PRE_DRIVING := outputs/runs/driving_heads/checkpoints/last.ckpt
 PRE_EVAL := outputs/pretrained/eval
@@ -26,10 +26,9 @@ PRE_EVAL := outputs/pretrained/eval
 DEMO_EVAL := procedural.starts=8 procedural.horizon=30 horizons=[1,5,10,30] \
 	procedural.drift_rollouts=2 procedural.drift_horizon=150 drift_edges=[10,30,60,150] \
 	speed.vector_envs=4 speed.repeats=2 progress=false
-# The bundled model's report: 48 held-out starts, 10-step fidelity, one 60-step drift rollout
-# (the full 600-step default takes over an hour on 2 cores).
-PRE_EVAL_ARGS := procedural.horizon=10 horizons=[1,5,10] procedural.drift_rollouts=1 \
-	procedural.drift_horizon=60 drift_edges=[10,30,60] speed.enabled=false progress=false
+# The bundled model's report: 48 held-out starts, 10-step fidelity, four 600-step drift
+# rollouts.
+PRE_EVAL_ARGS := procedural.horizon=10 horizons=[1,5,10] speed.enabled=false progress=false
 
 # On the bundled model: a small procedural preview store, three scenario rollouts in
 # worldsim/DrivingWorld-v0, and a quick evaluation report. Each stage can be re-run.
@@ -42,12 +41,14 @@ demo: $(STAMP)
 	@echo "rollouts:           $(DEMO_OUT)/rollouts/<scenario>/rollout.mp4, contact_sheet.png, steps.csv"
 	@echo "evaluation:         $(DEMO_OUT)/eval/metrics.json, report.md"
 
-# Rebuild the bundled model from scratch: data, world model, evaluation heads, driving heads, the held-out
+# Rebuild the bundled model from scratch: data, world model (then fine-tuned on its own rollouts),
+# evaluation heads, driving heads, the held-out
 # evaluation, then export to $(BUNDLE). Interrupted stages resume. Prints the wall time.
 pretrained: $(STAMP)
 	@start=$$(date +%s); set -e; \
 	$(BIN)/worldsim-data out=$(PRE_DATA) episodes=300 frames=80 seed=0 workers=2 progress=false; \
 	$(BIN)/worldsim-train experiment=world_model_pretrained ckpt_path=last; \
+	$(BIN)/worldsim-train experiment=world_model_rollout ckpt_path=last; \
 	$(BIN)/worldsim-train experiment=eval_heads_pretrained ckpt_path=last; \
 	$(BIN)/worldsim-train experiment=driving_heads ckpt_path=last; \
 	trained=$$(( $$(date +%s) - start )); \
