@@ -105,9 +105,10 @@ def test_loading_something_else_says_what_to_train(heads_ckpt: Path, tmp_path: P
         load_driving_heads(tmp_path)
 
 
-def record_drives(seeds: list[int], steps: int) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Windows of 2 frames, true rewards and labels of ProceduralDriving-v0 drives (never
-    terminated, so crashes continue) under the data policy with tailgating and exploring."""
+def record_drives(seeds: list[int], steps: int, k: int = 2) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Windows of ``k`` frames (the first frame repeated before there are ``k``, as the env
+    does), true rewards and labels of ProceduralDriving-v0 drives (never terminated, so crashes
+    continue) under the data policy with tailgating and exploring."""
     weights = {**DEFAULT_WEIGHTS, "explore": 0.3, "tailgate": 0.3}
     windows, rewards, labels = [], [], {"crash": [], "speed": [], "yaw": [], "accel": []}
     labels["prev_accel"] = []
@@ -116,10 +117,11 @@ def record_drives(seeds: list[int], steps: int) -> tuple[np.ndarray, np.ndarray,
         obs, _ = env.reset(seed=seed)
         world = env.unwrapped.world
         policy = DrivingPolicy(np.random.default_rng(seed), weights)
-        prev, prev_accel = obs, 0.0
+        history, prev_accel = [obs] * k, 0.0
         for _ in range(steps):
             obs, reward, _, truncated, info = env.step(policy.act(world).astype(np.float32))
-            windows.append(np.stack([prev, obs]))
+            history = [*history[1:], obs]
+            windows.append(np.stack(history))
             rewards.append(reward)
             labels["crash"].append(info["offroad"] or info["collision"])
             labels["speed"].append(info["speed"])
@@ -127,7 +129,7 @@ def record_drives(seeds: list[int], steps: int) -> tuple[np.ndarray, np.ndarray,
             accel = world.state.ego.accel
             labels["accel"].append(accel)
             labels["prev_accel"].append(prev_accel)
-            prev, prev_accel = obs, accel
+            prev_accel = accel
             world = env.unwrapped.world
             if truncated:
                 break
@@ -142,7 +144,8 @@ def test_shipped_heads_reward_and_terminations_match_the_true_ones() -> None:
     if not has_driving_heads(bundled_model_dir()):
         pytest.fail("the bundled model ships no driving heads")
     heads = load_driving_heads().heads
-    windows, true_reward, labels = record_drives([3_000_000 + i for i in range(8)], 100)
+    seeds = [3_000_000 + i for i in range(8)]
+    windows, true_reward, labels = record_drives(seeds, 100, heads.config.frames)
     pred = heads.predict(windows)
     ctx = StepContext(
         dt=0.1,
