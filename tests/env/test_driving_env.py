@@ -190,7 +190,8 @@ def test_vectorised_step_equals_stepping_each_row_alone(
     obs, rewards, terminated, _, info = vec.step(actions[::-1].copy())
     for i in range(3):
         ego, motion = step_steer_accel(before[i], actions[::-1][i], core.model.dt, core.params)
-        alone = heads.predict(np.stack([windows[i][-1], obs[i]])[None])  # (1, K=2, H, W, 3)
+        window = np.concatenate([windows[i][1:], obs[i][None]])  # the row's last K frames
+        alone = heads.predict(window[None])  # (1, K, H, W, 3)
         for name in ("lane_offset", "heading_error", "offroad_prob", "collision_prob"):
             assert info[name][i] == pytest.approx(float(alone[name][0]), abs=1e-5)
         ctx = StepContext(
