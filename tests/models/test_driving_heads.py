@@ -88,14 +88,15 @@ def test_trained_heads_load_from_checkpoint_and_bundle_alike(
     driving_heads_ckpt: Path, tmp_path: Path
 ) -> None:
     loaded = load_driving_heads(driving_heads_ckpt)
-    frames = np.random.default_rng(2).integers(0, 256, (3, 2, 64, 112, 3), dtype=np.uint8)
+    k = loaded.heads.config.frames
+    frames = np.random.default_rng(2).integers(0, 256, (3, k, 64, 112, 3), dtype=np.uint8)
     want = loaded.heads.predict(frames)
     export_driving_heads(driving_heads_ckpt, tmp_path)
     assert has_driving_heads(tmp_path)
     got = load_driving_heads(tmp_path).heads.predict(frames)
     for name in want:
         assert np.allclose(got[name], want[name], atol=1e-6)
-    assert loaded.metadata["config"]["frames"] == 2
+    assert loaded.metadata["config"]["frames"] == k == 8  # conf/driving_heads/default.yaml
 
 
 def test_loading_something_else_says_what_to_train(heads_ckpt: Path, tmp_path: Path) -> None:
