@@ -180,7 +180,8 @@ class WorldModelModule(L.LightningModule):
         t = x0_BTCHW.shape[1]
         k = int(torch.randint(1, min(self.flow.rollout_frames, t - 2) + 1, ()))
         c = int(torch.randint(1, t - k, ()))  # true frames; c + k <= t - 1 leaves a target
-        motion_BTA = cond_BTA * self.motion_std + self.motion_mean  # physical units
+        # Physical units, on the CPU: the runtime takes motion as numpy-convertible input.
+        motion_BTA = (cond_BTA * self.motion_std + self.motion_mean).cpu()
         modes = (self.dit.training, self.text_encoder.training)
         runtime = WorldModel.from_parts(self.parts(), self.sampling, device=self.device)
         try:
