@@ -42,6 +42,10 @@ from worldsim.sim.conditions import sample_conditions
 from worldsim.sim.policies import lane_keeping_action
 
 EVAL_SEED0 = 2_000_000
+DREAM_NAME = "PPO in the dream (DrivingWorld-v0)"
+REAL_NAME = "PPO in the real world (ProceduralDriving-v0)"
+VAL_SEED0 = 1_000_000  # scoring seeds for choosing PPO's settings; nothing is reported on them
+LOG_STD_INIT = 0.0
 DREAM_SEED0 = 500_000
 Policy = Callable[[np.ndarray, gym.Env], np.ndarray]
 
@@ -58,6 +62,24 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--curve-points", type=int, default=3, help="learning-curve checkpoints")
     p.add_argument("--curve-seeds", type=int, default=5, help="seeds scored per checkpoint")
     p.add_argument("--threads", type=int, default=2, help="torch threads")
+    p.add_argument(
+        "--log-std-init",
+        type=float,
+        default=LOG_STD_INIT,
+        help="PPO's initial log std of the action noise",
+    )
+    p.add_argument(
+        "--eval-seed0",
+        type=int,
+        default=EVAL_SEED0,
+        help=f"first scoring seed ({EVAL_SEED0}: held out; {VAL_SEED0}: for tuning)",
+    )
+    p.add_argument(
+        "--agents",
+        choices=("all", "real", "dream"),
+        default="all",
+        help="train both PPO agents, or only one (for tuning; baselines are always scored)",
+    )
     p.add_argument("--out", type=Path, default=Path("outputs/dream_to_real"))
     args = p.parse_args()
     for name in ("steps", "seeds", "horizon", "dream_envs", "real_envs", "starts", "curve_points"):
@@ -134,7 +156,7 @@ def dream_scenarios(folder: Path, count: int, horizon: int) -> list[str]:
     return paths
 
 
-def ppo(env: Any, seed: int) -> Any:
+def ppo(env: Any, seed: int, log_std_init: float) -> Any:
     from stable_baselines3 import PPO
 
     n_steps = max(16, 1024 // env.num_envs)
@@ -147,6 +169,7 @@ def ppo(env: Any, seed: int) -> Any:
         learning_rate=3e-4,
         gamma=0.97,
         ent_coef=0.01,
+        policy_kwargs={"log_std_init": log_std_init},
         seed=seed,
         device="cpu",
         verbose=0,
@@ -188,7 +211,7 @@ def dream_agent(args: argparse.Namespace, curve_seeds: list[int]) -> tuple[Any, 
 
     env = SB3VecEnv(vec, reset_options=fresh_starts)
     env.seed(0)
-    model = ppo(env, seed=0)
+    model = ppo(env, seed=0, log_std_init=args.log_std_init)
     curve, seconds = train_with_curve(
         model, args.steps, args.curve_points, curve_seeds, args.horizon, "dream PPO"
     )
@@ -204,7 +227,7 @@ def real_agent(args: argparse.Namespace, curve_seeds: list[int]) -> tuple[Any, l
 
     env = DummyVecEnv([make_env] * args.real_envs)
     env.seed(0)
-    model = ppo(env, seed=0)
+    model = ppo(env, seed=0, log_std_init=args.log_std_init)
     curve, seconds = train_with_curve(
         model, args.steps, args.curve_points, curve_seeds, args.horizon, "real PPO"
     )
@@ -250,46 +273,49 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    seeds = [EVAL_SEED0 + i for i in range(args.seeds)]
+    seeds = [args.eval_seed0 + i for i in range(args.seeds)]
     curve_seeds = seeds[: args.curve_seeds]
     wall = time.perf_counter()
-    dream_model, dream_curve, dream_s = dream_agent(args, curve_seeds)
-    real_model, real_curve, real_s = real_agent(args, curve_seeds)
-    results = {
-        "PPO in the dream (DrivingWorld-v0)": score(ppo_policy(dream_model), seeds, args.horizon),
-        "PPO in the real world (ProceduralDriving-v0)": score(
-            ppo_policy(real_model), seeds, args.horizon
-        ),
-        "random": score(random_policy(0), seeds, args.horizon),
-        "scripted lane keeper": score(lane_keeper_policy, seeds, args.horizon),
-    }
-    names = list(results)
-    dream_r, real_r, random_r = (results[n]["return"] for n in names[:3])
+    results: dict[str, dict[str, float]] = {}
+    curves: dict[str, list[dict[str, float]]] = {}
+    models: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+    for key, name, train in (
+        ("dream", DREAM_NAME, dream_agent),
+        ("real", REAL_NAME, real_agent),
+    ):
+        if args.agents in ("all", key):
+            models[key], curves[key], seconds[key] = train(args, curve_seeds)
+            results[name] = score(ppo_policy(models[key]), seeds, args.horizon)
+    results["random"] = score(random_policy(0), seeds, args.horizon)
+    results["scripted lane keeper"] = score(lane_keeper_policy, seeds, args.horizon)
+    random_r = results["random"]["return"]
+    dream_r = results[DREAM_NAME]["return"] if DREAM_NAME in results else float("nan")
+    real_r = results[REAL_NAME]["return"] if REAL_NAME in results else float("nan")
     ratio = (dream_r - random_r) / (real_r - random_r) if real_r != random_r else float("nan")
+    over_real = dream_r / real_r if real_r else float("nan")
     wall_s = time.perf_counter() - wall
     print(table(results))
+    print(f"dream / real return: {over_real:.2f}; above random, dream / real: {ratio:.2f}")
+    steps = {k: int(m.num_timesteps) for k, m in models.items()}
     print(
-        f"dream / real return: {dream_r / real_r if real_r else float('nan'):.2f}; "
-        f"above random, dream / real: {ratio:.2f}"
-    )
-    print(
-        f"{dream_model.num_timesteps} / {real_model.num_timesteps} env steps (dream / real PPO; "
-        f"--steps {args.steps} rounded up to whole rollouts); dream training {dream_s:.0f} s, real training "
-        f"{real_s:.0f} s, {wall_s:.0f} s wall in all"
+        f"env steps {steps} (--steps {args.steps} rounded up to whole rollouts); training "
+        f"seconds { ({k: round(v) for k, v in seconds.items()}) }, {wall_s:.0f} s wall in all"
     )
     record = {
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "eval_seeds": seeds,
         "results": results,
-        "dream_over_real_return": dream_r / real_r if real_r else None,
-        "dream_over_real_above_random": ratio,
-        "curves": {"dream": dream_curve, "real": real_curve},
-        "seconds": {"dream_training": dream_s, "real_training": real_s, "wall": wall_s},
+        "dream_over_real_return": None if np.isnan(over_real) else over_real,
+        "dream_over_real_above_random": None if np.isnan(ratio) else ratio,
+        "env_steps": steps,
+        "curves": curves,
+        "seconds": {**{f"{k}_training": v for k, v in seconds.items()}, "wall": wall_s},
     }
     (args.out / "results.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
     plot(
-        {"PPO in the dream": dream_curve, "PPO in the real world": real_curve},
-        {"random": random_r, "lane keeper": results[names[3]]["return"]},
+        {"PPO in the " + ("dream" if k == "dream" else "real world"): c for k, c in curves.items()},
+        {"random": random_r, "lane keeper": results["scripted lane keeper"]["return"]},
         args.out / "learning_curves.png",
     )
     print(f"wrote {args.out / 'results.json'} and {args.out / 'learning_curves.png'}")

@@ -90,6 +90,15 @@ def measure(args: argparse.Namespace) -> list[BenchRow]:
     slow = sampling_preset("stochastic")
     fast_fps = env_fps(ckpt, n, args.steps, int(fast["steps"]), mode="native", model=model)
     slow_fps = env_fps(ckpt, n, args.steps, int(slow["steps"]), mode="native", model=model)
+    # The driving heads' cost: the same N-env step with and without them, twice in turn.
+    no_heads = {"driving_heads": "none"}
+    with_fps, without_fps = [], []
+    for _ in range(2):
+        with_fps.append(env_fps(ckpt, n, args.steps, steps, mode="native", model=model))
+        without_fps.append(
+            env_fps(ckpt, n, args.steps, steps, mode="native", model=model, env_options=no_heads)
+        )
+    heads_share = 1.0 - max(with_fps) / max(without_fps)
     note_n = f"N={n}, {steps} sampling step(s) (the checkpoint's)"
     return [
         BenchRow(GROUP, "one env", one, "steps/s", f"{steps} sampling step(s)"),
@@ -105,6 +114,8 @@ def measure(args: argparse.Namespace) -> list[BenchRow]:
         BenchRow(GROUP, f"fast preset N={n}", fast_fps, "frames/s", f"{fast}"),
         BenchRow(GROUP, f"stochastic preset N={n}", slow_fps, "frames/s", f"{slow}"),
         BenchRow(GROUP, "fast / stochastic", fast_fps / slow_fps, "x", "target >= 3x"),
+        BenchRow(GROUP, f"native N={n}, no driving heads", max(without_fps), "frames/s", "best of 2"),
+        BenchRow(GROUP, f"driving heads' share of a step N={n}", 100 * heads_share, "%", "<= 10%"),
     ]
 
 

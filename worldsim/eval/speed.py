@@ -89,11 +89,13 @@ def env_fps(
     dtype: str = "float32",
     mode: str = "native",
     model: WorldModel | None = None,
+    env_options: dict[str, Any] | None = None,
 ) -> float:
     """Frames per second of ``worldsim/DrivingWorld-v0`` stepping constant actions after one
     warm-up step: ``mode="single"`` one env from ``gym.make``, ``"native"`` the batched vector
     env, ``"sync"`` ``num_envs`` separate envs stepped in turn. Every env shares ``model`` (by
-    default ``checkpoint`` loaded once here)."""
+    default ``checkpoint`` loaded once here). ``env_options`` are more env keyword arguments
+    (``driving_heads="none"``, say)."""
     import gymnasium as gym
 
     import worldsim
@@ -110,6 +112,7 @@ def env_fps(
         "dtype": dtype,
         "sampling_steps": sampling_steps,
         "model": model if model is not None else load_model(checkpoint, device, dtype),
+        **(env_options or {}),
     }
     if mode == "single":
         env = gym.make(worldsim.LEARNED_ENV_ID, **kwargs)

@@ -294,15 +294,33 @@ class DrivingHeads(nn.Module):
         ``lane_offset`` (m), ``heading_error`` (rad), ``offroad_prob``, ``collision_prob``,
         ``lead_prob`` and ``lead_gap`` (m; ``lead_gap_max`` where ``lead_prob < 0.5``)."""
         x = self.check_frames(frames)
-        param = next(self.parameters())
         outs = [torch.zeros(0, len(OUTPUTS))]
         for part in _chunks(x.shape[0], batch_size):
-            # As frames_to_tensor, but transposed while still uint8 and scaled in place: the
-            # conversion of 8 frames a window is otherwise as dear as the convolutions.
-            u_NKCHW = rearrange(x[part].to(param.device), "n k h w c -> n k c h w").contiguous()
-            x_NKCHW = u_NKCHW.to(param.dtype).div_(127.5).sub_(1.0)
-            outs.append(self(x_NKCHW).float().cpu())
+            outs.append(self(self.input_tensor(x[part])).float().cpu())
         return self.signals(torch.cat(outs))
+
+    def input_tensor(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 frames ``(..., H, W, 3)`` -> the heads' input ``(..., 3, H, W)`` in [-1, 1],
+        on their device and in their dtype.
+
+        As ``frames_to_tensor``, but transposed while still uint8 and scaled in place: the
+        conversion of 8 frames a window is otherwise dearer than the convolutions.
+        """
+        x = frames if isinstance(frames, torch.Tensor) else torch.from_numpy(np.asarray(frames))
+        param = next(self.parameters())
+        u = rearrange(x.to(param.device), "... h w c -> ... c h w").contiguous()
+        return u.to(param.dtype).div_(127.5).sub_(1.0)
+
+    @torch.no_grad()
+    def predict_inputs(self, x_NKCHW: torch.Tensor) -> dict[str, np.ndarray]:
+        """:meth:`predict` of windows already converted by :meth:`input_tensor`."""
+        c = self.config
+        if tuple(x_NKCHW.shape[1:]) != (c.frames, 3, c.height, c.width):
+            raise ValueError(
+                f"the driving heads read inputs of shape (N, {c.frames}, 3, {c.height}, "
+                f"{c.width}), got {tuple(x_NKCHW.shape)}"
+            )
+        return self.signals(self(x_NKCHW).float().cpu())
 
     def signals(self, out_NO: torch.Tensor) -> dict[str, np.ndarray]:
         """Physical signals of raw outputs ``(N, len(OUTPUTS))`` (see :meth:`predict`)."""

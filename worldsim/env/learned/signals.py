@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from worldsim.models.heads import DrivingHeads
 from worldsim.runtime.world_model import WorldModel
@@ -55,7 +56,11 @@ def resolve_driving_heads(option: str | None, model: WorldModel) -> DrivingHeads
 
 
 class SignalTracker:
-    """Each row's last ``K`` frames and the signals the heads predict from them."""
+    """Each row's last ``K`` frames and the signals the heads predict from them.
+
+    Beside the uint8 windows (the rows' state) it keeps the heads' float input of every frame
+    in a ring of ``K`` slots per row, so a step converts only the new frame.
+    """
 
     def __init__(self, heads: DrivingHeads | None, num: int, resolution: tuple[int, int]) -> None:
         self.heads = heads
@@ -64,6 +69,8 @@ class SignalTracker:
         self.values = {name: np.full(num, np.nan) for name in SIGNAL_INFO}
         for name in ("offroad_prob", "collision_prob", "lead_prob"):
             self.values[name][:] = 0.0
+        self.inputs_NKCHW: torch.Tensor | None = None  # the ring of the heads' float inputs
+        self.newest_N = np.full(num, k - 1)  # ring slot of each row's newest frame
 
     @property
     def enabled(self) -> bool:
@@ -75,18 +82,44 @@ class SignalTracker:
         t = context_NTHWC.shape[1]
         pick = np.clip(np.arange(t - k, t), 0, t - 1)  # repeat the first frame when t < k
         self.window_NKHWC[rows] = context_NTHWC[:, pick]
+        self._load(rows)
         self._predict(rows)
 
     def push(self, rows: np.ndarray, frames_RHWC: np.ndarray) -> None:
         """Append the new frames of ``rows`` (indices) and predict their signals."""
         self.window_NKHWC[rows, :-1] = self.window_NKHWC[rows, 1:]
         self.window_NKHWC[rows, -1] = frames_RHWC
+        if self.heads is None or len(rows) == 0:
+            return
+        k = self.window_NKHWC.shape[1]
+        self.newest_N[rows] = (self.newest_N[rows] + 1) % k
+        assert self.inputs_NKCHW is not None  # start() runs before any push
+        slot = torch.from_numpy(self.newest_N[rows])
+        self.inputs_NKCHW[torch.from_numpy(rows), slot] = self.heads.input_tensor(frames_RHWC)
         self._predict(rows)
+
+    def _load(self, rows: np.ndarray) -> None:
+        """Convert the uint8 windows of ``rows`` into their ring, oldest frame in slot 0."""
+        if self.heads is None or len(rows) == 0:
+            return
+        if self.inputs_NKCHW is None:
+            n, k, h, w, _ = self.window_NKHWC.shape
+            param = next(self.heads.parameters())
+            self.inputs_NKCHW = torch.zeros(
+                (n, k, 3, h, w), dtype=param.dtype, device=param.device
+            )
+        inputs = self.heads.input_tensor(self.window_NKHWC[rows])
+        self.inputs_NKCHW[torch.from_numpy(np.asarray(rows))] = inputs
+        self.newest_N[rows] = self.window_NKHWC.shape[1] - 1
 
     def _predict(self, rows: np.ndarray) -> None:
         if self.heads is None or len(rows) == 0:
             return
-        out = self.heads.predict(self.window_NKHWC[rows])
+        assert self.inputs_NKCHW is not None
+        k = self.window_NKHWC.shape[1]
+        order_RK = (self.newest_N[rows, None] + 1 + np.arange(k)) % k  # oldest first
+        rows_R1 = torch.from_numpy(np.asarray(rows)[:, None])
+        out = self.heads.predict_inputs(self.inputs_NKCHW[rows_R1, torch.from_numpy(order_RK)])
         for name in SIGNAL_INFO:
             self.values[name][rows] = out[name]
 
@@ -110,5 +143,6 @@ class SignalTracker:
 
     def set(self, i: int, state: dict[str, np.ndarray]) -> None:
         self.window_NKHWC[i] = state["window"]
+        self._load(np.array([i]))
         for name in SIGNAL_INFO:
             self.values[name][i] = state[name]
