@@ -114,7 +114,9 @@ def measure(args: argparse.Namespace) -> list[BenchRow]:
         BenchRow(GROUP, f"fast preset N={n}", fast_fps, "frames/s", f"{fast}"),
         BenchRow(GROUP, f"stochastic preset N={n}", slow_fps, "frames/s", f"{slow}"),
         BenchRow(GROUP, "fast / stochastic", fast_fps / slow_fps, "x", "target >= 3x"),
-        BenchRow(GROUP, f"native N={n}, no driving heads", max(without_fps), "frames/s", "best of 2"),
+        BenchRow(
+            GROUP, f"native N={n}, no driving heads", max(without_fps), "frames/s", "best of 2"
+        ),
         BenchRow(GROUP, f"driving heads' share of a step N={n}", 100 * heads_share, "%", "<= 10%"),
     ]
 

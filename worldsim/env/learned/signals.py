@@ -105,9 +105,7 @@ class SignalTracker:
         if self.inputs_NKCHW is None:
             n, k, h, w, _ = self.window_NKHWC.shape
             param = next(self.heads.parameters())
-            self.inputs_NKCHW = torch.zeros(
-                (n, k, 3, h, w), dtype=param.dtype, device=param.device
-            )
+            self.inputs_NKCHW = torch.zeros((n, k, 3, h, w), dtype=param.dtype, device=param.device)
         inputs = self.heads.input_tensor(self.window_NKHWC[rows])
         self.inputs_NKCHW[torch.from_numpy(np.asarray(rows))] = inputs
         self.newest_N[rows] = self.window_NKHWC.shape[1] - 1
