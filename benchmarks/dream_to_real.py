@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +47,10 @@ EVAL_SEED0 = 2_000_000
 DREAM_NAME = "PPO in the dream (DrivingWorld-v0)"
 REAL_NAME = "PPO in the real world (ProceduralDriving-v0)"
 VAL_SEED0 = 1_000_000  # scoring seeds for choosing PPO's settings; nothing is reported on them
+DREAM_STARTS = "procedural"
+DREAM_HORIZON = 150
+DREAM_STORE_SEED = 5  # the recorded drives the store starts come from
+DREAM_STORE_EPISODES = 32
 LOG_STD_INIT = -1.5  # std 0.22: unit-std noise makes every step pay jerk, so ending early pays
 DREAM_SEED0 = 500_000
 Policy = Callable[[np.ndarray, gym.Env], np.ndarray]
@@ -75,6 +81,18 @@ def parse_args() -> argparse.Namespace:
         help=f"first scoring seed ({EVAL_SEED0}: held out; {VAL_SEED0}: for tuning)",
     )
     p.add_argument(
+        "--dream-starts",
+        choices=("store", "procedural"),
+        default=DREAM_STARTS,
+        help="store: random frames of recorded drives (store seed 5); procedural: fresh worlds",
+    )
+    p.add_argument(
+        "--dream-horizon",
+        type=int,
+        default=DREAM_HORIZON,
+        help="steps of a dream episode before it is truncated and restarted from a real start",
+    )
+    p.add_argument(
         "--agents",
         choices=("all", "real", "dream"),
         default="all",
@@ -82,7 +100,8 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--out", type=Path, default=Path("outputs/dream_to_real"))
     args = p.parse_args()
-    for name in ("steps", "seeds", "horizon", "dream_envs", "real_envs", "starts", "curve_points"):
+    names = ("steps", "seeds", "horizon", "dream_envs", "real_envs", "starts", "curve_points")
+    for name in (*names, "dream_horizon"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')}={getattr(args, name)} must be >= 1")
     if not 0 <= args.curve_seeds <= args.seeds:
@@ -132,6 +151,45 @@ def lane_keeper_policy(obs: np.ndarray, env: gym.Env) -> np.ndarray:
 
 
 # -- training -----------------------------------------------------------------------------
+def store_scenarios(folder: Path, count: int, horizon: int, context: int = 4) -> list[str]:
+    """``count`` start scenarios at random frames of recorded drives (a store of store seed
+    DREAM_STORE_SEED, written on first use)."""
+    from worldsim.data.store import EpisodeStore
+
+    store_dir = folder / "store"
+    if not (store_dir / "manifest.json").exists():
+        data_cli = Path(sys.executable).with_name("worldsim-data")
+        subprocess.run(
+            [
+                str(data_cli),
+                f"out={store_dir}",
+                f"episodes={DREAM_STORE_EPISODES}",
+                "frames=80",
+                f"seed={DREAM_STORE_SEED}",
+                "progress=false",
+            ],
+            check=True,
+        )
+    store = EpisodeStore(str(store_dir))
+    keys = store.keys()
+    rng = np.random.default_rng(DREAM_STORE_SEED)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        key = keys[int(rng.integers(len(keys)))]
+        frame = int(rng.integers(0, store.num_frames(key) - context + 1))
+        spec = {
+            "name": f"dream_store_start_{i:03d}",
+            "start": {"type": "dataset", "store": str(store_dir), "episode": key, "frame": frame},
+            "horizon": horizon,
+            "context_frames": context,
+        }
+        path = folder / f"dream_store_start_{i:03d}.yaml"
+        path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+        paths.append(str(path))
+    return paths
+
+
 def dream_scenarios(folder: Path, count: int, horizon: int) -> list[str]:
     """``count`` procedural start scenarios (random conditions, seeds DREAM_SEED0 + i)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -195,7 +253,8 @@ def train_with_curve(
 
 
 def dream_agent(args: argparse.Namespace, curve_seeds: list[int]) -> tuple[Any, list, float]:
-    starts = dream_scenarios(args.out / "dream_starts", args.starts, args.horizon)
+    make_starts = store_scenarios if args.dream_starts == "store" else dream_scenarios
+    starts = make_starts(args.out / "dream_starts", args.starts, args.dream_horizon)
     rng = np.random.default_rng(0)
     vec = gym.make_vec(
         worldsim.LEARNED_ENV_ID,
@@ -203,7 +262,7 @@ def dream_agent(args: argparse.Namespace, curve_seeds: list[int]) -> tuple[Any, 
         vectorization_mode="vector_entry_point",
         checkpoint=args.checkpoint,
         scenario=[starts[i % len(starts)] for i in range(args.dream_envs)],
-        horizon=args.horizon,
+        horizon=args.dream_horizon,
     )
 
     def fresh_starts(rows: np.ndarray) -> dict[str, Any]:
