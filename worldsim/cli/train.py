@@ -193,7 +193,7 @@ def build_driving_heads_stage(cfg: DictConfig, store: Any) -> tuple[Any, Any]:
         config = DrivingHeadsConfig(
             height=int(cfg.data.height),
             width=int(cfg.data.width),
-            **{k: v for k, v in settings.items() if k != "loss"},  # type: ignore[union-attr]
+            **{k: v for k, v in settings.items() if k not in ("loss", "dreamed")},  # type: ignore[union-attr]
         )
     except (TypeError, ValueError) as exc:
         raise UserError(str(exc)) from exc
@@ -206,8 +206,52 @@ def build_driving_heads_stage(cfg: DictConfig, store: Any) -> tuple[Any, Any]:
         store=str(cfg.data.store),
         **loss,
     )
-    datamodule = SignalDataModule(str(cfg.data.store), config.frames, int(cfg.data.batch_size))
+    extra = [ensure_dreamed_store(cfg.driving_heads.get("dreamed"), store)]
+    datamodule = SignalDataModule(
+        str(cfg.data.store),
+        config.frames,
+        int(cfg.data.batch_size),
+        extra_stores=[s for s in extra if s is not None],
+    )
     return module, datamodule
+
+
+def ensure_dreamed_store(dreamed: DictConfig | None, store: Any) -> str | None:
+    """The store of world-model replays of ``store``'s drives (``driving_heads.dreamed``),
+    written on first use and resumed after a kill; None when ``dreamed`` is null."""
+    from worldsim.data.store import write_store
+    from worldsim.runtime.checkpoint import CheckpointError
+    from worldsim.training.dreamed import DreamedSource
+
+    if dreamed is None:
+        return None
+    out = Path(str(dreamed.store))
+    unknown = set(dreamed) - {"store", "checkpoint", "context", "horizon", "stride", "seed"}
+    if unknown:
+        raise UserError(
+            f"driving_heads.dreamed has unknown keys {sorted(unknown)}; it takes store, "
+            "checkpoint, context, horizon, stride and seed"
+        )
+    try:
+        source = DreamedSource(
+            store=str(store.root),
+            checkpoint=None if dreamed.get("checkpoint") is None else str(dreamed.checkpoint),
+            context=int(dreamed.get("context", 4)),
+            horizon=int(dreamed.get("horizon", 20)),
+            stride=int(dreamed.get("stride", 12)),
+            seed=int(dreamed.get("seed", 0)),
+        )
+        if not source.keys():
+            raise ValueError(
+                f"the drives of {store.root} are shorter than one replay of "
+                f"context + horizon = {source.length} frames; lower dreamed.horizon, or set "
+                "driving_heads.dreamed=null to train on real frames only"
+            )
+        print(f"world-model replays of {store.root}: {out} (written on first use)")
+        write_store(source, out, workers=1, progress=False)  # resumes; keeps what is there
+    except (TypeError, ValueError, CheckpointError) as exc:
+        raise UserError(f"driving_heads.dreamed: {exc}") from exc
+    return str(out)
 
 
 def build_world_model_stage(cfg: DictConfig, store: Any) -> tuple[Any, Any]:

@@ -9,13 +9,14 @@ memory (a 64x112 frame is 21 KiB), so an epoch costs no video decoding.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from worldsim.data.store import EpisodeStore
 from worldsim.models.heads import SIGNALS
@@ -86,21 +87,36 @@ class SignalWindows(Dataset):
 
 
 class SignalDataModule(L.LightningDataModule):
-    """Train (``train`` split) and validation (``val`` split) windows of a store."""
+    """Train (``train`` split) and validation (``val`` split) windows of a store, and of
+    ``extra_stores`` beside it (e.g. world-model replays of its drives)."""
 
-    def __init__(self, store: str, frames: int = 2, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        store: str,
+        frames: int = 2,
+        batch_size: int = 64,
+        extra_stores: Sequence[str] = (),
+    ) -> None:
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"data.batch_size={batch_size} must be >= 1")
         self.store, self.frames, self.batch_size = str(store), frames, batch_size
-        self._train: SignalWindows | None = None
-        self._val: SignalWindows | None = None
+        self.stores = [self.store, *(str(s) for s in extra_stores)]
+        self._train: Dataset | None = None
+        self._val: Dataset | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self._train is None:
-            self._train = SignalWindows(self.store, "train", self.frames)
+            self._train = ConcatDataset(
+                [
+                    SignalWindows(s, "train", self.frames, allow_empty=i > 0)
+                    for i, s in enumerate(self.stores)
+                ]
+            )
             # a small store may hold no val episode: training then runs without validation
-            self._val = SignalWindows(self.store, "val", self.frames, allow_empty=True)
+            self._val = ConcatDataset(
+                [SignalWindows(s, "val", self.frames, allow_empty=True) for s in self.stores]
+            )
 
     def train_dataloader(self) -> DataLoader:
         assert self._train is not None
