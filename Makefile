@@ -50,7 +50,7 @@ pretrained: $(STAMP)
 	$(BIN)/worldsim-train experiment=world_model_pretrained ckpt_path=last; \
 	$(BIN)/worldsim-train experiment=world_model_rollout ckpt_path=last; \
 	$(BIN)/worldsim-train experiment=eval_heads_pretrained ckpt_path=last; \
-	$(BIN)/worldsim-train experiment=driving_heads ckpt_path=last driving_heads.dreamed.checkpoint=$(PRE_WM); \
+	$(BIN)/worldsim-train experiment=driving_heads ckpt_path=last; \
 	trained=$$(( $$(date +%s) - start )); \
 	$(BIN)/worldsim-eval checkpoint=$(PRE_WM) heads=$(PRE_HEADS) out=$(PRE_EVAL) $(PRE_EVAL_ARGS); \
 	$(BIN)/worldsim-export checkpoint=$(PRE_WM) heads=$(PRE_HEADS) driving_heads_ckpt=$(PRE_DRIVING) \

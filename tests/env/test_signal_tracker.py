@@ -21,8 +21,10 @@ def heads() -> DrivingHeads:
 
 def assert_matches(tracker: SignalTracker, heads: DrivingHeads, rows: np.ndarray) -> None:
     want = heads.predict(tracker.window_NKHWC[rows])
+    # the same network on the same frames; the convolutions may sum in another order for
+    # another batch size (seen with AVX-512 kernels), so allow float32 rounding
     for name in SIGNAL_INFO:
-        np.testing.assert_allclose(tracker.values[name][rows], want[name], rtol=0, atol=1e-6)
+        np.testing.assert_allclose(tracker.values[name][rows], want[name], rtol=1e-5, atol=1e-5)
 
 
 def test_ring_matches_the_windows(heads: DrivingHeads) -> None:

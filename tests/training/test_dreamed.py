@@ -79,10 +79,19 @@ def test_the_heads_data_reads_both_stores(procedural_store: Path, dreamed_store:
 
 
 @pytest.mark.slow
-def test_train_refuses_replays_longer_than_the_drives(tmp_path: Path):
+def test_train_reads_the_replays_beside_the_real_frames(tmp_path: Path):
+    dreamed = ["+driving_heads/dreamed=default", "driving_heads.dreamed.horizon=4"]
+    train(tmp_path, *short_run("driving_heads", clip_len=2, steps=4), *dreamed)
+    replays = EpisodeStore(tmp_path / "data" / "procedural_signals_dreamed")
+    # the tiny store's 4 drives of 20 frames, replays of 8 frames every 12: starts 0 and 12
+    assert len(replays) == 8
+    assert {replays.meta(k)["source"] for k in replays.keys()} == {"dreamed"}
+    assert (tmp_path / "runs" / "driving_heads" / "checkpoints" / "last.ckpt").is_file()
+    (tmp_path / "long").mkdir()
     proc = train(
-        tmp_path,
+        tmp_path / "long",
         *short_run("driving_heads", clip_len=2, steps=4),
+        "+driving_heads/dreamed=default",
         "driving_heads.dreamed.horizon=40",
         check=False,
     )

@@ -225,6 +225,11 @@ def ensure_dreamed_store(dreamed: DictConfig | None, store: Any) -> str | None:
 
     if dreamed is None:
         return None
+    if dreamed.get("store") is None:
+        raise UserError(
+            "driving_heads.dreamed needs a store= folder; add the preset with "
+            "+driving_heads/dreamed=default"
+        )
     out = Path(str(dreamed.store))
     unknown = set(dreamed) - {"store", "checkpoint", "context", "horizon", "stride", "seed"}
     if unknown:
