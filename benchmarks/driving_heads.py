@@ -10,6 +10,9 @@ same time. Each figure is printed beside a constant prediction's.
 Usage:
   python benchmarks/driving_heads.py [--heads <ckpt or bundle>] [--checkpoint <bundle>]
       [--episodes 16] [--frames 120] [--seed 4] [--context 4] [--horizon 10]
+  python benchmarks/driving_heads.py --heads <ckpt> --val-stores <store> [<store> ...]
+      (only the windows of each store's val split, e.g. a store and its world-model replays,
+      for choosing heads without the held-out drives)
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--horizon", type=int, default=10, help="generated frames per drive")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("outputs/driving_heads_eval"))
+    p.add_argument("--val-stores", type=Path, nargs="+", default=None, help="score val splits only")
     args = p.parse_args()
     if args.context < 2 or args.horizon < 1 or args.context + args.horizon > args.frames:
         p.error("need --context >= 2, --horizon >= 1 and --context + --horizon <= --frames")
@@ -126,11 +130,39 @@ def table(real: dict[str, float], gen: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def score_val_splits(heads, stores: list[Path]) -> None:  # noqa: ANN001 - DrivingHeads
+    """One line per store: the heads on every window of its val split."""
+    from worldsim.data.signals import SignalWindows
+
+    k = heads.config.frames
+    for store in stores:
+        if not (store / "manifest.json").is_file():
+            raise SystemExit(f"--val-stores: {store} is not an episode store (no manifest.json)")
+        data = SignalWindows(store, "val", k)
+        if len(data) == 0:
+            raise SystemExit(f"--val-stores: {store} has no val windows of {k} frames")
+        windows_NK = np.stack([data[i]["frames"].numpy() for i in range(len(data))])
+        acc = signal_accuracy(
+            heads.predict(windows_NK),
+            data.all_signals().astype(np.float64),
+            heads.config.lead_gap_max,
+        )
+        print(
+            f"{store} (val, {len(data)} windows): lane offset MAE {acc['lane_offset_mae']:.3f} m, "
+            f"heading MAE {acc['heading_error_mae']:.3f} rad, off-road AUROC "
+            f"{acc['offroad_auroc']:.3f}, collision AUROC {acc['collision_auroc']:.3f} "
+            f"({acc['collision_positives']:.0f} positives)"
+        )
+
+
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     heads = load_driving_heads(args.heads).heads
+    if args.val_stores:
+        score_val_splits(heads, args.val_stores)
+        return
     k = heads.config.frames
     episodes = held_out_drives(args)
     # Frames 1 .. T-1 of each drive (frame 0 has no motion before it), whatever k is.
