@@ -31,6 +31,7 @@ from worldsim.data.sources.procedural import ProceduralSource
 from worldsim.models.heads import SIGNALS
 from worldsim.runtime.checkpoint import load_world_model
 from worldsim.runtime.driving_heads import load_driving_heads
+from worldsim.training.dreamed import replay
 
 CONF = Path(__file__).resolve().parent.parent / "conf" / "data" / "procedural_signals.yaml"
 TARGETS = {
@@ -83,18 +84,14 @@ def windows(frames_THWC: np.ndarray, k: int) -> np.ndarray:
 def generate(model, episodes: list, context: int, horizon: int) -> np.ndarray:  # noqa: ANN001
     """Generated frames ``(B, context + horizon, H, W, 3)``: the real context, then the world
     model under each drive's recorded ego motion."""
-    frames = np.stack([e.frames_THWC[:context] for e in episodes])
-    motion = np.stack([e.ego_motion_T2 for e in episodes])  # motion[t]: frame t -> t + 1
-    model.reset(
-        frames,
+    length = context + horizon
+    return replay(
+        model,
+        np.stack([e.frames_THWC[:context] for e in episodes]),
         [e.caption for e in episodes],
-        motion[:, : context - 1],
+        np.stack([e.ego_motion_T2[:length] for e in episodes]),
         torch.Generator().manual_seed(0),
     )
-    out = [frames]
-    for t in range(context, context + horizon):
-        out.append(model.step(motion[:, t - 1])[:, None])
-    return np.concatenate(out, axis=1)
 
 
 def table(real: dict[str, float], gen: dict[str, float]) -> str:

@@ -82,8 +82,7 @@ def at_size(base: WorldModel, size: tuple[int, int], dtype: torch.dtype, device:
     dit = VideoDiT(cfg)
     dit.load_state_dict(base.dit.state_dict())
     parts = replace(base.parts, dit=dit)
-    model = WorldModel.from_parts(parts, base.sampling, device=device, dtype=dtype)
-    return model
+    return WorldModel.from_parts(parts, base.sampling, device=device, dtype=dtype)
 
 
 def compiled(model: WorldModel) -> WorldModel:
@@ -132,19 +131,21 @@ def main() -> None:
         for name in args.dtypes:
             for use_compile in modes:
                 label = f"{size[0]}x{size[1]} {name}{' compiled' if use_compile else ''}"
+                model: WorldModel | None = None
                 for batch in (1, args.batch):
                     metric = f"{label} batch {batch}"
                     try:
-                        model = at_size(base, size, getattr(torch, name), args.device)
-                        if use_compile:
-                            model = compiled(model)
+                        if model is None:  # one build (and compile) per setting
+                            model = at_size(base, size, getattr(torch, name), args.device)
+                            model = compiled(model) if use_compile else model
                         fps = frames_per_second(model, batch, args.steps, args.warmup)
                         rows.append(BenchRow(GROUP, metric, fps, "frames/s"))
                     except Exception as exc:  # report the failing setting, measure the rest
                         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:100]
                         rows.append(BenchRow(GROUP, metric, "failed", "", reason))
-                    if device.type == "cuda":
-                        torch.cuda.empty_cache()
+                del model
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
     memory = peak_memory(device)
     for key, value in memory.items():
         rows.append(BenchRow(GROUP, key, value, "MiB"))

@@ -48,10 +48,10 @@ def test_replays_are_deterministic_and_resume(procedural_store: Path, dreamed_st
     a = DreamedSource(str(procedural_store), context=4, horizon=6, stride=8)
     b = DreamedSource(str(procedural_store), context=4, horizon=6, stride=8)
     key = a.keys()[3]
-    fa, fb = a.load(key).frames_THWC, b.load(key).frames_THWC
-    np.testing.assert_array_equal(fa[:4], fb[:4])
-    # the same seed gives the same replay, up to float rounding of the threaded kernels
-    assert np.abs(fa.astype(int) - fb).max() <= 4 and psnr(fa, fb) > 40
+    # every random draw of a replay (the context noise too) comes from the drive's seeded generator
+    np.testing.assert_array_equal(a.load(key).frames_THWC, b.load(key).frames_THWC)
+    c = DreamedSource(str(procedural_store), context=4, horizon=6, stride=8, seed=1)
+    assert not np.array_equal(c.load(key).frames_THWC, a.load(key).frames_THWC)
     summary = write_store(a, dreamed_store, workers=1, progress=False)
     assert summary.written == [] and len(summary.skipped) == len(a.keys())
 

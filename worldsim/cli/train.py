@@ -231,21 +231,9 @@ def ensure_dreamed_store(dreamed: DictConfig | None, store: Any) -> str | None:
             "+driving_heads/dreamed=default"
         )
     out = Path(str(dreamed.store))
-    unknown = set(dreamed) - {"store", "checkpoint", "context", "horizon", "stride", "seed"}
-    if unknown:
-        raise UserError(
-            f"driving_heads.dreamed has unknown keys {sorted(unknown)}; it takes store, "
-            "checkpoint, context, horizon, stride and seed"
-        )
     try:
-        source = DreamedSource(
-            store=str(store.root),
-            checkpoint=None if dreamed.get("checkpoint") is None else str(dreamed.checkpoint),
-            context=int(dreamed.get("context", 4)),
-            horizon=int(dreamed.get("horizon", 20)),
-            stride=int(dreamed.get("stride", 12)),
-            seed=int(dreamed.get("seed", 0)),
-        )
+        settings = {k: v for k, v in dreamed.items() if k != "store"}
+        source = DreamedSource(store=str(store.root), **settings)  # type: ignore[arg-type]
         if not source.keys():
             raise ValueError(
                 f"the drives of {store.root} are shorter than one replay of "

@@ -25,6 +25,24 @@ from worldsim.data.store import EpisodeStore
 _KEY_RE = re.compile(r"^(?P<drive>.+)-s(?P<start>\d{4})$")
 
 
+def replay(
+    model: Any,
+    context_BCHWC: np.ndarray,
+    prompts: list[str],
+    motion_BL2: np.ndarray,
+    generator: torch.Generator,
+) -> np.ndarray:
+    """Frames ``(B, L, H, W, 3)``: the ``C`` true context frames, then the world model
+    (a ``WorldModel``) under ``motion_BL2`` for ``L - C`` frames. ``motion_BL2[:, t]`` is the ego
+    motion from frame ``t`` to ``t + 1``; its last row is not used."""
+    c, length = context_BCHWC.shape[1], motion_BL2.shape[1]
+    model.reset(context_BCHWC, prompts, motion_BL2[:, : c - 1], generator)
+    frames = [context_BCHWC]
+    for t in range(c, length):
+        frames.append(model.step(motion_BL2[:, t - 1], generator=generator)[:, None])
+    return np.concatenate(frames, axis=1)
+
+
 @dataclass
 class DreamedSource:
     """Replays of every drive of ``store`` from starts ``stride`` frames apart.
@@ -41,10 +59,8 @@ class DreamedSource:
     horizon: int = 20
     stride: int = 12
     seed: int = 0
-    threads: int = 2
     name: str = "dreamed"
     dt: float = field(init=False)
-    settings_exempt = ("threads",)  # how fast, not what is written
 
     def __post_init__(self) -> None:
         for name in ("context", "horizon", "stride"):
@@ -94,7 +110,6 @@ class DreamedSource:
         if self._model is None:
             from worldsim.runtime.checkpoint import load_world_model
 
-            torch.set_num_threads(self.threads)
             self._model = load_world_model(self.checkpoint)
         return self._model
 
@@ -104,22 +119,16 @@ class DreamedSource:
         starts = np.asarray(self.starts(drive))
         if starts.size == 0:
             return {}
-        model = self._world_model()
-        c = self.context
-        offsets = np.arange(self.length)
-        window_BL = starts[:, None] + offsets[None, :]  # frame index of each replay frame
+        window_BL = starts[:, None] + np.arange(self.length)[None, :]  # drive frame indices
         motion_T2 = true.ego_motion_T2
-        index = self._store.keys().index(drive)
-        model.reset(
-            true.frames_THWC[window_BL[:, :c]],
+        seed = self.seed * 1_000_003 + self._store.keys().index(drive)
+        frames_BLHWC = replay(
+            self._world_model(),
+            true.frames_THWC[window_BL[:, : self.context]],
             [true.caption] * len(starts),
-            motion_T2[window_BL[:, : c - 1]],  # motion[t]: frame t -> t + 1
-            torch.Generator().manual_seed(self.seed * 1_000_003 + index),
+            motion_T2[window_BL],
+            torch.Generator().manual_seed(seed),
         )
-        frames = [true.frames_THWC[window_BL[:, :c]]]  # (B, c, H, W, 3)
-        for i in range(c, self.length):
-            frames.append(model.step(motion_T2[window_BL[:, i - 1]])[:, None])
-        frames_BLHWC = np.concatenate(frames, axis=1)
         out = {}
         for b, s in enumerate(starts.tolist()):
             rows = window_BL[b]
@@ -131,6 +140,6 @@ class DreamedSource:
                 ego_state_TK=true.ego_state_TK[rows],
                 actions_TA=None if true.actions_TA is None else true.actions_TA[rows],
                 source=self.name,
-                extra={**true.extra, "drive": drive, "start": s, "generated_from": c},
+                extra={**true.extra, "drive": drive, "start": s, "generated_from": self.context},
             )
         return out
