@@ -349,7 +349,9 @@ def load_init_weights(module: Any, path: str) -> None:
         raise UserError(f"init_weights={path}: {exc}") from exc
     ours, theirs = module.dit.config.to_dict(), source.dit.config.to_dict()
     differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
-    if differ:
+    # A turn-only model may grow the ground-moved input (its new weights start at zero).
+    grows = differ == ["yaw_warp_mount_height"] and not theirs["yaw_warp_mount_height"]
+    if differ and not grows:
         pairs = ", ".join(f"{k}: {theirs.get(k)} there, {ours.get(k)} here" for k in differ)
         raise UserError(
             f"init_weights={path} is a different architecture ({pairs}); start from a model "
@@ -359,7 +361,22 @@ def load_init_weights(module: Any, path: str) -> None:
         module.text_encoder.load_state_dict(source.text_encoder.state_dict())
     except RuntimeError as exc:
         raise UserError(f"init_weights={path}: its text encoder differs: {exc}") from exc
-    module.dit.load_state_dict(source.dit.state_dict())
+    state = source.dit.state_dict()
+    if grows:
+        state["patch_in.weight"] = grown_patch_in(state["patch_in.weight"], module.dit.config)
+    module.dit.load_state_dict(state)
+
+
+def grown_patch_in(weight_DI: Any, config: Any) -> Any:
+    """A turn-only model's input projection for a model that also takes the previous frame
+    moved along the ground: the new input channels get zero weights, so the grown model
+    starts as exactly the source model."""
+    import torch
+
+    p, c = config.patch_size, config.latent_channels
+    per_pixel = weight_DI.reshape(weight_DI.shape[0], p, p, -1)  # (D, p, p, 2C): (p1 p2 c)
+    extra = torch.zeros(*per_pixel.shape[:3], (config.prev_views - 1) * c, dtype=weight_DI.dtype)
+    return torch.cat([per_pixel, extra], dim=-1).reshape(weight_DI.shape[0], -1)
 
 
 def build_env_heads(cfg: DictConfig, store: Any, latent_channels: int, condition: str) -> Any:

@@ -56,9 +56,10 @@ class DiTConfig:
     context_window: int = 8  # frames a frame attends to in time, itself included
     qk_norm: bool = True
     prev_frame_input: bool = False  # also patchify the previous frame's clean latents
-    # Rotate the previous frame by the ego yaw first (diffusion/ego_warp.py); 0 turns it off.
+    # Move the previous frame by the ego motion first (diffusion/ego_warp.py); 0 turns it off.
     yaw_warp_hfov_deg: float = 0.0  # the camera's horizontal field of view
     yaw_warp_horizon: float = 0.5  # its principal-point row, as a fraction of the height
+    yaw_warp_mount_height: float = 0.0  # its height above the ground (m); >0: ground travels too
     # Null in the presets: worldsim-train fills them from the tokenizer, data and text encoder.
     FILLED_LATER: ClassVar[tuple[str, ...]] = (
         "latent_channels",
@@ -85,6 +86,16 @@ class DiTConfig:
                 f"model.yaw_warp_hfov_deg={self.yaw_warp_hfov_deg} must be 0 (off) or lie in "
                 "[1, 170] degrees"
             )
+        if self.yaw_warp_mount_height < 0:
+            raise ValueError(
+                f"model.yaw_warp_mount_height={self.yaw_warp_mount_height} must be 0 (the warp "
+                "only turns) or the camera's height above the ground in metres"
+            )
+
+    @property
+    def prev_views(self) -> int:
+        """Views of the previous frame in the input: turned, and moved along the ground too."""
+        return 2 if self.yaw_warp_hfov_deg and self.yaw_warp_mount_height > 0 else 1
 
     @property
     def tokens_per_frame(self) -> int:
@@ -154,7 +165,7 @@ class VideoDiT(nn.Module):
         self.config = cfg = config
         p, c = cfg.patch_size, cfg.latent_channels
         self.grid = (cfg.latent_height // p, cfg.latent_width // p)
-        in_channels = 2 * c if cfg.prev_frame_input else c
+        in_channels = c + cfg.prev_views * c if cfg.prev_frame_input else c
         self.patch_in = nn.Linear(p * p * in_channels, cfg.dim)
         self.register_buffer("pos_SD", sincos_2d(*self.grid, cfg.dim), persistent=False)
         self.t_embed = TimestepEmbedder(cfg.dim)
@@ -198,7 +209,7 @@ class VideoDiT(nn.Module):
         if self.config.prev_frame_input:
             if prev_BTCHW is None:
                 raise ValueError("this model takes the previous frame's latents (prev_latents)")
-            latents_BTCHW = torch.cat([latents_BTCHW, prev_BTCHW], dim=2)  # (B, T, 2C, h, w)
+            latents_BTCHW = torch.cat([latents_BTCHW, prev_BTCHW], dim=2)  # (B, T, (1+k)C, h, w)
         x = rearrange(latents_BTCHW, "b t c (y p1) (x p2) -> b t (y x) (p1 p2 c)", p1=p, p2=p)
         return self.patch_in(x) + self.pos_SD  # (B, T, S, D)
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from worldsim.diffusion.ego_warp import yaw_warp_for
+from worldsim.diffusion.ego_warp import ego_warp_for
 from worldsim.diffusion.flow import add_noise
 from worldsim.diffusion.guidance import combine_guidance
 from worldsim.diffusion.prediction import check_prediction, velocity_from_output
@@ -65,7 +65,9 @@ class WorldModel:
         self.dt = float(dt)
         cfg = dit.config
         tok_cfg = getattr(tokenizer, "config", None)
-        self.yaw_warp = yaw_warp_for(cfg.yaw_warp_hfov_deg, cfg.yaw_warp_horizon, tok_cfg)
+        self.ego_warp = ego_warp_for(
+            cfg.yaw_warp_hfov_deg, cfg.yaw_warp_horizon, cfg.yaw_warp_mount_height, tok_cfg
+        )
         self.sampling = sampling or SamplingConfig()
         self.metadata = dict(metadata or {})
         self.cache: KVCache | None = None
@@ -314,16 +316,21 @@ class WorldModel:
         shape = (self.batch, cfg.latent_channels, cfg.latent_height, cfg.latent_width)
         return torch.zeros(shape, device=self.device, dtype=self.dtype)
 
-    def _warped_prev(self, motion_B2: torch.Tensor | None) -> torch.Tensor | None:
-        """The previous frame's clean latents, turned by the yaw of ``motion_B2`` (physical
-        units) when the model warps; no motion means no turn."""
-        if self._prev is None or self.yaw_warp is None or motion_B2 is None:
-            return self._prev
-        yaw_B = motion_B2[:, 1].to(self.device, torch.float32) * self.dt
-        return self.yaw_warp(self._prev, yaw_B)
+    def _warped_prev(
+        self, motion_B2: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The previous frame's clean latents as ``EgoWarp.views`` gives them under the ego
+        motion ``motion_B2`` (physical units): the residual's base and the DiT's input."""
+        if self._prev is None:
+            return None, None
+        if self.ego_warp is None or motion_B2 is None:
+            if self.dit.config.prev_views == 1:
+                return self._prev, self._prev
+            motion_B2 = torch.zeros(self.batch, 2, device=self.device)  # no motion: no move
+        return self.ego_warp.views(self._prev, motion_B2, self.dt)
 
     def _prev_input(self, prev_BCHW: torch.Tensor | None) -> torch.Tensor | None:
-        """The previous frame's latents for every guidance branch, when the DiT takes them."""
+        """The previous frame's views for every guidance branch, when the DiT takes them."""
         if not self.dit.config.prev_frame_input:
             return None
         assert prev_BCHW is not None
@@ -345,8 +352,8 @@ class WorldModel:
         motion, valid = self._motion_inputs(motion_B2)
         scales = self.sampling.scales
         cache, position = self.cache, self._expand(self.position_B)
-        prev = self._warped_prev(motion_B2)
-        prev_in = self._prev_input(prev)
+        prev, prev_views = self._warped_prev(motion_B2)
+        prev_in = self._prev_input(prev_views)
         prev_out = None if prev is None else self._expand(prev)
 
         def velocity(x_B: torch.Tensor, t_B: torch.Tensor) -> torch.Tensor:
@@ -375,7 +382,7 @@ class WorldModel:
         level = self.sampling.context_noise
         t_B = torch.full((self.batch,), level, device=self.device, dtype=self.dtype)
         clean_BCHW = latents_BCHW
-        prev_in = self._prev_input(self._warped_prev(motion_B2))
+        prev_in = self._prev_input(self._warped_prev(motion_B2)[1])
         if level > 0:
             noise = initial_noise(tuple(latents_BCHW.shape), generator, self.device, self.dtype)
             latents_BCHW = add_noise(latents_BCHW, noise, t_B)

@@ -10,7 +10,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from worldsim.diffusion.ego_warp import warp_frames, yaw_warp_for
+from worldsim.diffusion.ego_warp import ego_warp_for, warp_frames
 from worldsim.diffusion.flow import (
     FlowConfig,
     add_noise,
@@ -63,8 +63,9 @@ class WorldModelModule(L.LightningModule):
         self.flow = flow
         self.sampling = sampling or SamplingConfig()
         self.dt = float(dt)
-        self.yaw_warp = yaw_warp_for(
-            dit.config.yaw_warp_hfov_deg, dit.config.yaw_warp_horizon, tokenizer.config
+        cfg = dit.config
+        self.ego_warp = ego_warp_for(
+            cfg.yaw_warp_hfov_deg, cfg.yaw_warp_horizon, cfg.yaw_warp_mount_height, tokenizer.config
         )
         self.env_heads = env_heads
         self.env_heads_weight = float(env_heads_weight)
@@ -137,7 +138,7 @@ class WorldModelModule(L.LightningModule):
             levels, noise = self.at_sampler_start(levels, mask, noise, generator)
         xt = add_noise(x_in, noise, levels)
         text = self.text_encoder(prompts)
-        prev = self.previous(x_in, motion, train, generator)  # (B, T, C, h, w)
+        prev, prev_views = self.previous(x_in, motion, train, generator)  # (B, T, C | kC, h, w)
         cond = FrameConditioning(
             levels=levels,
             motion=motion,
@@ -145,7 +146,7 @@ class WorldModelModule(L.LightningModule):
             text_tokens=text.tokens_BLD,
             text_mask=text.mask_BL,
             text_pooled=text.pooled_BD,
-            prev_latents=prev if self.dit.config.prev_frame_input else None,
+            prev_latents=prev_views if self.dit.config.prev_frame_input else None,
         )
         pred = self.dit(xt, cond)
         if self.flow.prediction == "x0_residual":
@@ -213,20 +214,24 @@ class WorldModelModule(L.LightningModule):
         motion_BT2: torch.Tensor,
         train: bool,
         generator: torch.Generator | None,
-    ) -> torch.Tensor:
-        """Frame i-1 for frame i (zeros for frame 0), turned by the yaw from i-1 to i when the
-        model warps, and noised in training when ``flow.prev_noise`` is set."""
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frame i-1 for frame i (zeros for frame 0) as ``EgoWarp.views`` gives it, under the
+        ego motion from i-1 to i when the model warps: the base that the residual is added
+        to, and the DiT's input; both are noised in training when ``flow.prev_noise`` is set
+        (with the same noise)."""
         prev = previous_frames(x0_BTCHW)
-        if self.yaw_warp is not None:
-            yaw_BT = (motion_BT2[..., 1] * self.motion_std[1] + self.motion_mean[1]) * self.dt
-            prev = warp_frames(self.yaw_warp, prev, yaw_BT)
+        physical_BT2 = motion_BT2[..., :2] * self.motion_std[:2] + self.motion_mean[:2]
+        base, views = warp_frames(self.ego_warp, prev, physical_BT2, self.dt)
         if train and self.flow.prev_noise > 0:
             b = prev.shape[0]
             sigma = torch.rand(b, generator=generator, device=prev.device) * self.flow.prev_noise
             noise = torch.randn(prev.shape, generator=generator, device=prev.device)
-            prev = prev + sigma.reshape(b, 1, 1, 1, 1) * noise
-            prev[:, 0] = 0.0
-        return prev
+            noise = sigma.reshape(b, 1, 1, 1, 1) * noise
+            noise[:, 0] = 0.0
+            base = base + noise
+            repeats = views.shape[2] // base.shape[2]
+            views = views + noise.repeat(1, 1, repeats, 1, 1)
+        return base, views
 
     # -- lightning hooks --------------------------------------------------------------------
     def heads_losses(
