@@ -350,7 +350,8 @@ def load_init_weights(module: Any, path: str) -> None:
     ours, theirs = module.dit.config.to_dict(), source.dit.config.to_dict()
     differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
     # A turn-only model may grow the ground-moved input (its new weights start at zero).
-    grows = differ == ["yaw_warp_mount_height"] and not theirs["yaw_warp_mount_height"]
+    grown = {"yaw_warp_mount_height", "yaw_warp_base"}
+    grows = bool(differ) and set(differ) <= grown and not theirs["yaw_warp_mount_height"]
     if differ and not grows:
         pairs = ", ".join(f"{k}: {theirs.get(k)} there, {ours.get(k)} here" for k in differ)
         raise UserError(

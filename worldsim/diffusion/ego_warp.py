@@ -35,6 +35,7 @@ class EgoWarp:
     horizon: float = 0.5
     mount_height: float = 0.0
     block: int = 1
+    base: str = "turned"  # the view the predicted change is added to: turned or moved
 
     def __post_init__(self) -> None:
         if not 1.0 <= self.hfov_deg <= 170.0:
@@ -48,6 +49,10 @@ class EgoWarp:
             )
         if self.block < 1:
             raise ValueError(f"ego warp block={self.block} must be at least 1")
+        if self.base not in ("turned", "moved") or (self.base == "moved" and not self.mount_height):
+            raise ValueError(
+                f"ego warp base={self.base!r} must be 'turned', or 'moved' with a mount_height"
+            )
 
     def grid(
         self,
@@ -112,16 +117,19 @@ class EgoWarp:
     def views(
         self, latents_BCHW: torch.Tensor, motion_B2: torch.Tensor, dt: float
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The previous frame as the world model uses it: ``base`` (turned by the yaw only),
-        which the predicted change is added to, and the DiT's input ``(B, k·C, h, w)``: the
-        base, followed by the frame moved along the ground as well when ``mount_height`` is
-        set (k = 2), so that the network can take the ground's motion from it."""
+        """The previous frame as the world model uses it: ``base``, which the predicted change
+        is added to, and the DiT's input ``(B, k·C, h, w)``. Without a ``mount_height`` both
+        are the frame turned by the yaw (k = 1). With one, the input is the base followed by
+        the other view (k = 2): the frame turned only, and the frame moved along the ground
+        as well; ``self.base`` says which of the two is the base."""
         motion = motion_B2.to(latents_BCHW.device, torch.float32)
         yaw = motion[:, 1] * dt
-        base = self(latents_BCHW, yaw)
+        turned = self(latents_BCHW, yaw)
         if self.mount_height <= 0:
-            return base, base
-        return base, torch.cat([base, self(latents_BCHW, yaw, motion[:, 0] * dt)], dim=1)
+            return turned, turned
+        moved = self(latents_BCHW, yaw, motion[:, 0] * dt)
+        base, other = (turned, moved) if self.base == "turned" else (moved, turned)
+        return base, torch.cat([base, other], dim=1)
 
 
 def warp_frames(
@@ -137,7 +145,11 @@ def warp_frames(
 
 
 def ego_warp_for(
-    hfov_deg: float, horizon: float, mount_height: float, tokenizer_config: object
+    hfov_deg: float,
+    horizon: float,
+    mount_height: float,
+    tokenizer_config: object,
+    base: str = "turned",
 ) -> EgoWarp | None:
     """The warp a model was configured with (``None`` when ``hfov_deg`` is 0); a patch
     tokenizer's latents are warped as pixels, any other tokenizer's latent grid directly."""
@@ -146,4 +158,4 @@ def ego_warp_for(
     block = 1
     if getattr(tokenizer_config, "kind", None) == "patch":
         block = int(tokenizer_config.factor)
-    return EgoWarp(float(hfov_deg), float(horizon), float(mount_height), block)
+    return EgoWarp(float(hfov_deg), float(horizon), float(mount_height), block, str(base))

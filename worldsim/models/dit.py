@@ -60,6 +60,7 @@ class DiTConfig:
     yaw_warp_hfov_deg: float = 0.0  # the camera's horizontal field of view
     yaw_warp_horizon: float = 0.5  # its principal-point row, as a fraction of the height
     yaw_warp_mount_height: float = 0.0  # its height above the ground (m); >0: ground travels too
+    yaw_warp_base: str = "turned"  # with a mount height: add the change to "turned" or "moved"
     # Null in the presets: worldsim-train fills them from the tokenizer, data and text encoder.
     FILLED_LATER: ClassVar[tuple[str, ...]] = (
         "latent_channels",
@@ -90,6 +91,13 @@ class DiTConfig:
             raise ValueError(
                 f"model.yaw_warp_mount_height={self.yaw_warp_mount_height} must be 0 (the warp "
                 "only turns) or the camera's height above the ground in metres"
+            )
+        if self.yaw_warp_base not in ("turned", "moved") or (
+            self.yaw_warp_base == "moved" and not self.yaw_warp_mount_height
+        ):
+            raise ValueError(
+                f"model.yaw_warp_base={self.yaw_warp_base!r} must be 'turned', or 'moved' with "
+                "a model.yaw_warp_mount_height"
             )
 
     @property

@@ -66,7 +66,11 @@ class WorldModel:
         cfg = dit.config
         tok_cfg = getattr(tokenizer, "config", None)
         self.ego_warp = ego_warp_for(
-            cfg.yaw_warp_hfov_deg, cfg.yaw_warp_horizon, cfg.yaw_warp_mount_height, tok_cfg
+            cfg.yaw_warp_hfov_deg,
+            cfg.yaw_warp_horizon,
+            cfg.yaw_warp_mount_height,
+            tok_cfg,
+            cfg.yaw_warp_base,
         )
         self.sampling = sampling or SamplingConfig()
         self.metadata = dict(metadata or {})

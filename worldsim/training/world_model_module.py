@@ -65,7 +65,11 @@ class WorldModelModule(L.LightningModule):
         self.dt = float(dt)
         cfg = dit.config
         self.ego_warp = ego_warp_for(
-            cfg.yaw_warp_hfov_deg, cfg.yaw_warp_horizon, cfg.yaw_warp_mount_height, tokenizer.config
+            cfg.yaw_warp_hfov_deg,
+            cfg.yaw_warp_horizon,
+            cfg.yaw_warp_mount_height,
+            tokenizer.config,
+            cfg.yaw_warp_base,
         )
         self.env_heads = env_heads
         self.env_heads_weight = float(env_heads_weight)
