@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -162,3 +163,31 @@ def test_sampler_start_clips_get_level_one_and_the_sampler_temperature() -> None
     assert torch.equal(got_noise[:, :, 0, 0, 0], torch.where(mask > 0, 0.0, 1.0))  # temperature 0
     m.flow.sampler_prob = 0.0
     assert torch.equal(m.at_sampler_start(levels, mask, noise, None)[0], levels)
+
+
+def test_a_turn_only_model_grows_the_ground_view_and_starts_as_itself() -> None:
+    import dataclasses
+
+    from tests.runtime.test_world_model import run
+    from worldsim.cli.train import grown_patch_in
+    from worldsim.models.dit import VideoDiT
+
+    source = tiny_world_model(residual=True, warp=True, steps=1, temperature=0.0)
+    parts = source.parts
+    config = dataclasses.replace(parts.dit.config, yaw_warp_mount_height=1.5)
+    assert config.prev_views == 2
+    state = parts.dit.state_dict()
+    state["patch_in.weight"] = grown_patch_in(state["patch_in.weight"], config)
+    grown = VideoDiT(config)
+    grown.load_state_dict(state)
+    model = WorldModel.from_parts(dataclasses.replace(parts, dit=grown), source.sampling)
+    assert model.ego_warp is not None and model.ego_warp.mount_height == 1.5
+    same = run(model).astype(int) - run(source)
+    assert np.abs(same).max() <= 1  # float32 summation order only
+    # Once the new input weights (the ground view's channels) move, the frames change.
+    g = torch.Generator().manual_seed(1)
+    p, c = config.patch_size, config.latent_channels
+    with torch.no_grad():
+        new = model.dit.patch_in.weight.view(config.dim, p, p, 3 * c)[..., 2 * c :]
+        new.add_(torch.randn(new.shape, generator=g) * 0.2)
+    assert np.abs(run(model).astype(int) - run(source)).max() > 8
