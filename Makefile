@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 BUNDLE := worldsim/assets/pretrained
 PRE_DATA := outputs/data/procedural_300
-PRE_WM := outputs/runs/world_model_rollout/checkpoints/last.ckpt
+PRE_WM := outputs/runs/world_model_ground/checkpoints/last.ckpt
 PRE_HEADS := outputs/runs/eval_heads_pretrained/checkpoints/last.ckpt
 PRE_DRIVING := outputs/runs/driving_heads/checkpoints/last.ckpt
 PRE_EVAL := outputs/pretrained/eval
@@ -41,7 +41,8 @@ demo: $(STAMP)
 	@echo "rollouts:           $(DEMO_OUT)/rollouts/<scenario>/rollout.mp4, contact_sheet.png, steps.csv"
 	@echo "evaluation:         $(DEMO_OUT)/eval/metrics.json, report.md"
 
-# Rebuild the bundled model from scratch: data, world model (then fine-tuned on its own rollouts),
+# Rebuild the bundled model from scratch: data, world model (then fine-tuned on its own rollouts,
+# then grown by the ground-moved view of the previous frame),
 # evaluation heads, driving heads, the held-out
 # evaluation, then export to $(BUNDLE). Interrupted stages resume. Prints the wall time.
 pretrained: $(STAMP)
@@ -49,6 +50,7 @@ pretrained: $(STAMP)
 	$(BIN)/worldsim-data out=$(PRE_DATA) episodes=300 frames=80 seed=0 workers=2 progress=false; \
 	$(BIN)/worldsim-train experiment=world_model_pretrained ckpt_path=last; \
 	$(BIN)/worldsim-train experiment=world_model_rollout ckpt_path=last; \
+	$(BIN)/worldsim-train experiment=world_model_ground ckpt_path=last; \
 	$(BIN)/worldsim-train experiment=eval_heads_pretrained ckpt_path=last; \
 	$(BIN)/worldsim-train experiment=driving_heads ckpt_path=last; \
 	trained=$$(( $$(date +%s) - start )); \
