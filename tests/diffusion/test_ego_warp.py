@@ -118,3 +118,7 @@ def test_bad_warp_settings_name_the_value() -> None:
         EgoWarp(70.0, horizon=1.5)
     with pytest.raises(ValueError, match="mount_height=-1.5"):
         EgoWarp(70.0, mount_height=-1.5)
+    with pytest.raises(ValueError, match="interpolation=.cubic"):
+        EgoWarp(70.0, interpolation="cubic")
+    with pytest.raises(ValueError, match="base=.moved"):
+        EgoWarp(70.0, base="moved")

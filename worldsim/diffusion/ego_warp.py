@@ -36,6 +36,7 @@ class EgoWarp:
     mount_height: float = 0.0
     block: int = 1
     base: str = "turned"  # the view the predicted change is added to: turned or moved
+    interpolation: str = "bilinear"  # grid_sample's mode (benchmarks/sharpness.py compares)
 
     def __post_init__(self) -> None:
         if not 1.0 <= self.hfov_deg <= 170.0:
@@ -49,6 +50,10 @@ class EgoWarp:
             )
         if self.block < 1:
             raise ValueError(f"ego warp block={self.block} must be at least 1")
+        if self.interpolation not in ("bilinear", "bicubic", "nearest"):
+            raise ValueError(
+                f"ego warp interpolation={self.interpolation!r} must be bilinear, bicubic or nearest"
+            )
         if self.base not in ("turned", "moved") or (self.base == "moved" and not self.mount_height):
             raise ValueError(
                 f"ego warp base={self.base!r} must be 'turned', or 'moved' with a mount_height"
@@ -103,7 +108,9 @@ class EgoWarp:
         if self.block > 1:
             x = F.pixel_shuffle(x, self.block)  # space-to-depth latents back to pixels
         grid = self.grid(yaw_B.to(x.device), x.shape[-2], x.shape[-1], travel_B).to(x.dtype)
-        out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        out = F.grid_sample(
+            x, grid, mode=self.interpolation, padding_mode="border", align_corners=False
+        )
         if self.block > 1:
             out = F.pixel_unshuffle(out, self.block)
         return out
