@@ -289,8 +289,9 @@ class WorldModel:
             if not self.use_cache:
                 raise RuntimeError("stepping a subset of rows needs the KV cache (use_cache=True)")
             mask = inputs.row_mask(rows, self.batch, self.device)
-        latents = self.sample_latents(motion, generator)
-        self._commit(latents, motion, generator, rows=mask)
+        warped = self._warped_prev(motion)  # the same views serve the sampling and the commit
+        latents = self.sample_latents(motion, generator, warped)
+        self._commit(latents, motion, generator, rows=mask, warped=warped)
         return latents
 
     @torch.no_grad()
@@ -346,9 +347,13 @@ class WorldModel:
         return tensor_to_frames(frames).cpu().numpy()
 
     def sample_latents(
-        self, motion_B2: torch.Tensor, generator: torch.Generator | None
+        self,
+        motion_B2: torch.Tensor,
+        generator: torch.Generator | None,
+        warped: tuple[torch.Tensor | None, torch.Tensor | None] | None = None,
     ) -> torch.Tensor:
-        """Denoise one new frame per row, attending to the cached context."""
+        """Denoise one new frame per row, attending to the cached context (``warped``: the
+        previous frame's ``_warped_prev`` views under ``motion_B2``, when already made)."""
         assert self.cache is not None and self._cond.text is not None
         cfg = self.dit.config
         shape = (self.batch, cfg.latent_channels, cfg.latent_height, cfg.latent_width)
@@ -356,7 +361,7 @@ class WorldModel:
         motion, valid = self._motion_inputs(motion_B2)
         scales = self.sampling.scales
         cache, position = self.cache, self._expand(self.position_B)
-        prev, prev_views = self._warped_prev(motion_B2)
+        prev, prev_views = self._warped_prev(motion_B2) if warped is None else warped
         prev_in = self._prev_input(prev_views)
         prev_out = None if prev is None else self._expand(prev)
 
@@ -379,14 +384,15 @@ class WorldModel:
         motion_B2: torch.Tensor | None,
         generator: torch.Generator | None,
         rows: torch.Tensor | None = None,
+        warped: tuple[torch.Tensor | None, torch.Tensor | None] | None = None,
     ) -> None:
         """Re-noise a finished frame to the context level and store it in the KV cache (only for
-        ``rows`` when given)."""
+        ``rows`` when given; ``warped`` as in ``sample_latents``)."""
         assert self.cache is not None and self._cond.text is not None
         level = self.sampling.context_noise
         t_B = torch.full((self.batch,), level, device=self.device, dtype=self.dtype)
         clean_BCHW = latents_BCHW
-        prev_in = self._prev_input(self._warped_prev(motion_B2)[1])
+        prev_in = self._prev_input((self._warped_prev(motion_B2) if warped is None else warped)[1])
         if level > 0:
             noise = initial_noise(tuple(latents_BCHW.shape), generator, self.device, self.dtype)
             latents_BCHW = add_noise(latents_BCHW, noise, t_B)
