@@ -107,7 +107,11 @@ def test_zero_yaw_is_the_identity_and_patch_latents_warp_as_pixels() -> None:
     via_latents = tokenizer.decode(latent_warp(tokenizer.encode(pixels), yaw, travel))
     assert torch.allclose(via_latents, warp(pixels, yaw, travel), atol=1e-5)
     motion = torch.stack([travel / 0.1, yaw / 0.1], dim=-1)  # (B, 2) [speed, yaw_rate]
-    assert torch.allclose(warp.move(pixels, motion, 0.1), warp(pixels, yaw, travel), atol=1e-6)
+    base, views = warp.views(pixels, motion, 0.1)
+    assert torch.equal(base, warp(pixels, yaw))
+    assert torch.allclose(views[:, 3:], warp(pixels, yaw, travel), atol=1e-6)
+    moved = dataclasses.replace(warp, base="moved").views(pixels, motion, 0.1)
+    assert torch.equal(moved[0], views[:, 3:]) and torch.equal(moved[1][:, 3:], base)
     assert ego_warp_for(0.0, 0.5, 0.0, tokenizer.config) is None
 
 

@@ -115,12 +115,6 @@ class EgoWarp:
             out = F.pixel_unshuffle(out, self.block)
         return out
 
-    def move(self, latents_BCHW: torch.Tensor, motion_B2: torch.Tensor, dt: float) -> torch.Tensor:
-        """``latents_BCHW`` moved by the ego motion ``[speed m/s, yaw_rate rad/s]`` over
-        ``dt`` seconds."""
-        motion = motion_B2.to(latents_BCHW.device, torch.float32)
-        return self(latents_BCHW, motion[:, 1] * dt, motion[:, 0] * dt)
-
     def views(
         self, latents_BCHW: torch.Tensor, motion_B2: torch.Tensor, dt: float
     ) -> tuple[torch.Tensor, torch.Tensor]:
