@@ -53,6 +53,7 @@ DREAM_STORE_SEED = 5  # the recorded drives the store starts come from
 DREAM_STORE_EPISODES = 32
 LOG_STD_INIT = -1.5  # std 0.22: unit-std noise makes every step pay jerk, so ending early pays
 DREAM_SEED0 = 500_000
+OBS_KEYS = {"image": None, "image_speed": ("image", "speed")}  # None: the camera frame alone
 Policy = Callable[[np.ndarray, gym.Env], np.ndarray]
 
 
@@ -94,6 +95,12 @@ def parse_args() -> argparse.Namespace:
         help="steps of a dream episode before it is truncated and restarted from a real start",
     )
     p.add_argument(
+        "--obs",
+        choices=tuple(OBS_KEYS),
+        default="image",
+        help="what both PPO agents observe: the camera frame, or the frame and the ego speed",
+    )
+    p.add_argument(
         "--agents",
         choices=("all", "real", "dream"),
         default="all",
@@ -111,11 +118,20 @@ def parse_args() -> argparse.Namespace:
 
 
 # -- scoring in the real world ------------------------------------------------------------
-def score(policy: Policy, seeds: list[int], horizon: int) -> dict[str, float]:
+def real_env(horizon: int, view: str) -> gym.Env:
+    """``ProceduralDriving-v0`` observed as ``--obs`` says (``view``)."""
+    keys = OBS_KEYS[view]
+    if keys is None:
+        return gym.make(worldsim.PROCEDURAL_ENV_ID, horizon=horizon)
+    env = gym.make(worldsim.PROCEDURAL_ENV_ID, horizon=horizon, obs_mode="dict")
+    return gym.wrappers.FilterObservation(env, list(keys))
+
+
+def score(policy: Policy, seeds: list[int], horizon: int, view: str) -> dict[str, float]:
     """Mean return, distance (m along the road), off-road and collision rates over ``seeds``."""
     returns, distances, offroad, collision = [], [], [], []
     for seed in seeds:
-        env = gym.make(worldsim.PROCEDURAL_ENV_ID, horizon=horizon)
+        env = real_env(horizon, view)
         obs, info = env.reset(seed=seed)
         start_s, total, ended = info["s"], 0.0, False
         while not ended:
@@ -219,8 +235,11 @@ def ppo(env: Any, seed: int, log_std_init: float, rollout: int) -> Any:
     from stable_baselines3 import PPO
 
     n_steps = max(1, rollout // env.num_envs)
+    policy = (
+        "MultiInputPolicy" if isinstance(env.observation_space, gym.spaces.Dict) else "CnnPolicy"
+    )
     return PPO(
-        "CnnPolicy",
+        policy,
         env,
         n_steps=n_steps,
         batch_size=min(256, n_steps * env.num_envs),
@@ -236,18 +255,18 @@ def ppo(env: Any, seed: int, log_std_init: float, rollout: int) -> Any:
 
 
 def train_with_curve(
-    model: Any, steps: int, points: int, curve_seeds: list[int], horizon: int, name: str
+    model: Any, args: argparse.Namespace, curve_seeds: list[int], name: str
 ) -> tuple[list[dict[str, float]], float]:
     """Learn ``steps`` env steps in ``points`` chunks, scoring each checkpoint in the real
     world; returns the curve and the training seconds (scoring excluded)."""
     curve, train_s = [], 0.0
-    for k in range(1, points + 1):
-        target = round(steps * k / points)
+    for k in range(1, args.curve_points + 1):
+        target = round(args.steps * k / args.curve_points)
         start = time.perf_counter()
         model.learn(target - model.num_timesteps, reset_num_timesteps=False)
         train_s += time.perf_counter() - start
         if curve_seeds:
-            row = score(ppo_policy(model), curve_seeds, horizon)
+            row = score(ppo_policy(model), curve_seeds, args.horizon, args.obs)
             curve.append({"steps": int(model.num_timesteps), **row})
             print(f"{name}: {model.num_timesteps} steps, real return {row['return']:.2f}")
     return curve, train_s
@@ -257,6 +276,7 @@ def dream_agent(args: argparse.Namespace, curve_seeds: list[int]) -> tuple[Any, 
     make_starts = store_scenarios if args.dream_starts == "store" else dream_scenarios
     starts = make_starts(args.out / "dream_starts", args.starts, args.dream_horizon)
     rng = np.random.default_rng(0)
+    keys = OBS_KEYS[args.obs]
     vec = gym.make_vec(
         worldsim.LEARNED_ENV_ID,
         num_envs=args.dream_envs,
@@ -264,7 +284,10 @@ def dream_agent(args: argparse.Namespace, curve_seeds: list[int]) -> tuple[Any, 
         checkpoint=args.checkpoint,
         scenario=[starts[i % len(starts)] for i in range(args.dream_envs)],
         horizon=args.dream_horizon,
+        obs_mode="rgb" if keys is None else "dict",
     )
+    if keys is not None:
+        vec = gym.wrappers.vector.FilterObservation(vec, list(keys))
 
     def fresh_starts(rows: np.ndarray) -> dict[str, Any]:
         return {"scenario": [starts[int(j)] for j in rng.integers(0, len(starts), len(rows))]}
@@ -272,9 +295,7 @@ def dream_agent(args: argparse.Namespace, curve_seeds: list[int]) -> tuple[Any, 
     env = SB3VecEnv(vec, reset_options=fresh_starts)
     env.seed(0)
     model = ppo(env, seed=0, log_std_init=args.log_std_init, rollout=args.rollout)
-    curve, seconds = train_with_curve(
-        model, args.steps, args.curve_points, curve_seeds, args.horizon, "dream PPO"
-    )
+    curve, seconds = train_with_curve(model, args, curve_seeds, "dream PPO")
     env.close()
     return model, curve, seconds
 
@@ -283,14 +304,12 @@ def real_agent(args: argparse.Namespace, curve_seeds: list[int]) -> tuple[Any, l
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     def make_env() -> gym.Env:
-        return gym.make(worldsim.PROCEDURAL_ENV_ID, horizon=args.horizon)
+        return real_env(args.horizon, args.obs)
 
     env = DummyVecEnv([make_env] * args.real_envs)
     env.seed(0)
     model = ppo(env, seed=0, log_std_init=args.log_std_init, rollout=args.rollout)
-    curve, seconds = train_with_curve(
-        model, args.steps, args.curve_points, curve_seeds, args.horizon, "real PPO"
-    )
+    curve, seconds = train_with_curve(model, args, curve_seeds, "real PPO")
     env.close()
     return model, curve, seconds
 
@@ -346,9 +365,9 @@ def main() -> None:
     ):
         if args.agents in ("all", key):
             models[key], curves[key], seconds[key] = train(args, curve_seeds)
-            results[name] = score(ppo_policy(models[key]), seeds, args.horizon)
-    results["random"] = score(random_policy(0), seeds, args.horizon)
-    results["scripted lane keeper"] = score(lane_keeper_policy, seeds, args.horizon)
+            results[name] = score(ppo_policy(models[key]), seeds, args.horizon, args.obs)
+    results["random"] = score(random_policy(0), seeds, args.horizon, args.obs)
+    results["scripted lane keeper"] = score(lane_keeper_policy, seeds, args.horizon, args.obs)
     random_r = results["random"]["return"]
     dream_r = results[DREAM_NAME]["return"] if DREAM_NAME in results else float("nan")
     real_r = results[REAL_NAME]["return"] if REAL_NAME in results else float("nan")

@@ -323,6 +323,42 @@ def test_sb3_adapter_resets_in_the_step_that_ends(
     assert model.num_timesteps == 16
 
 
+def test_sb3_adapter_takes_dict_observations(checkpoint: str, driving_heads_ckpt: Path) -> None:
+    """A Dict observation (the image and the speed) goes through the adapter key by key: the
+    final one of an ended env in ``terminal_observation``, the reset one in its row."""
+    sb3 = pytest.importorskip("stable_baselines3")
+    from gymnasium.wrappers.vector import FilterObservation
+
+    from worldsim.env.sb3 import SB3VecEnv
+
+    vec = gym.make_vec(
+        ID,
+        num_envs=2,
+        checkpoint=checkpoint,
+        sampling_steps=1,
+        context_frames=2,
+        horizon=2,
+        obs_mode="dict",
+        driving_heads=str(driving_heads_ckpt),
+        termination_fn="never",
+    )
+    env = SB3VecEnv(FilterObservation(vec, ["image", "speed"]))
+    obs = env.reset()
+    assert set(obs) == {"image", "speed"} and obs["image"].shape == (2, 64, 112, 3)
+    start_speed = obs["speed"].copy()
+    for _ in range(2):
+        env.step_async(np.array([[0.0, 1.0], [0.0, 1.0]], np.float32))
+        obs, _, dones, infos = env.step_wait()
+    assert dones.all()
+    final = infos[0]["terminal_observation"]
+    assert set(final) == {"image", "speed"} and final["image"].shape == (64, 112, 3)
+    assert final["speed"][0] > start_speed[0, 0]  # full throttle for two steps
+    np.testing.assert_array_equal(obs["speed"], start_speed)  # the reset rows start again
+    model = sb3.PPO("MultiInputPolicy", env, n_steps=4, batch_size=8, n_epochs=1, seed=0)
+    model.learn(total_timesteps=8)
+    assert model.num_timesteps == 8
+
+
 def test_dataset_scenario_starts_from_store_frames(
     checkpoint: str, procedural_store: Path, tmp_path: Path
 ) -> None:

@@ -52,14 +52,13 @@ class SB3VecEnv(VecEnv):
         dones = np.asarray(terminated | truncated, dtype=bool)
         infos = _split_infos(info, self.num_envs)
         for i in np.flatnonzero(dones):
-            infos[i]["terminal_observation"] = obs[i].copy()
+            infos[i]["terminal_observation"] = _row(obs, i)
             infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
         if dones.any():
             rows = np.flatnonzero(dones)
             options = self.reset_options(rows) if self.reset_options else {}
             reset_obs, reset_info = self.env.reset(options={**options, "reset_mask": dones})
-            obs = np.array(obs, copy=True)
-            obs[dones] = reset_obs[dones]
+            obs = _replace_rows(obs, reset_obs, dones)
             for i, row_info in enumerate(_split_infos(reset_info, self.num_envs)):
                 if dones[i]:
                     self.reset_infos[i] = row_info
@@ -92,6 +91,25 @@ class SB3VecEnv(VecEnv):
         if isinstance(indices, int):
             return [indices]
         return list(indices)
+
+
+Obs = np.ndarray | dict[str, np.ndarray]  # (N, ...) arrays, one per key of a Dict space
+
+
+def _row(obs: Obs, i: int) -> Any:
+    """Row ``i`` of a batched observation (an array, or a dict of arrays), copied."""
+    if isinstance(obs, dict):
+        return {key: np.array(value[i], copy=True) for key, value in obs.items()}
+    return np.array(obs[i], copy=True)
+
+
+def _replace_rows(obs: Obs, new: Obs, mask_N: np.ndarray) -> Obs:
+    """``obs`` with the rows where ``mask_N`` is set taken from ``new`` (a fresh copy)."""
+    if isinstance(obs, dict):
+        return {key: _replace_rows(value, new[key], mask_N) for key, value in obs.items()}
+    out = np.array(obs, copy=True)
+    out[mask_N] = new[mask_N]
+    return out
 
 
 def _split_infos(info: dict[str, Any], n: int) -> list[dict[str, Any]]:
