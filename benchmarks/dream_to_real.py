@@ -54,7 +54,7 @@ DREAM_STORE_EPISODES = 32
 LOG_STD_INIT = -1.5  # std 0.22: unit-std noise makes every step pay jerk, so ending early pays
 DREAM_SEED0 = 500_000
 OBS_KEYS = {"image": None, "image_speed": ("image", "speed")}  # None: the camera frame alone
-Policy = Callable[[np.ndarray, gym.Env], np.ndarray]
+Policy = Callable[[Any, gym.Env], np.ndarray]  # (an observation of --obs, the env) -> action
 
 
 def parse_args() -> argparse.Namespace:
@@ -257,8 +257,8 @@ def ppo(env: Any, seed: int, log_std_init: float, rollout: int) -> Any:
 def train_with_curve(
     model: Any, args: argparse.Namespace, curve_seeds: list[int], name: str
 ) -> tuple[list[dict[str, float]], float]:
-    """Learn ``steps`` env steps in ``points`` chunks, scoring each checkpoint in the real
-    world; returns the curve and the training seconds (scoring excluded)."""
+    """Learn ``args.steps`` env steps in ``args.curve_points`` chunks, scoring each checkpoint
+    in the real world; returns the curve and the training seconds (scoring excluded)."""
     curve, train_s = [], 0.0
     for k in range(1, args.curve_points + 1):
         target = round(args.steps * k / args.curve_points)

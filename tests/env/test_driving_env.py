@@ -282,6 +282,20 @@ def test_without_heads_the_env_warns_and_never_crashes(checkpoint: str) -> None:
         make(checkpoint, termination_threshold=1.5)
 
 
+def sb3_test_vec(checkpoint: str, heads: Path, **kwargs: object) -> gym.vector.VectorEnv:
+    """A small native vector env for the SB3 adapter: 2 rows, 1 sampling step, no crash ends."""
+    return gym.make_vec(
+        ID,
+        num_envs=2,
+        checkpoint=checkpoint,
+        sampling_steps=1,
+        context_frames=2,
+        driving_heads=str(heads),
+        termination_fn="never",
+        **kwargs,
+    )
+
+
 def test_sb3_adapter_resets_in_the_step_that_ends(
     checkpoint: str, driving_heads_ckpt: Path
 ) -> None:
@@ -290,16 +304,7 @@ def test_sb3_adapter_resets_in_the_step_that_ends(
     sb3 = pytest.importorskip("stable_baselines3")
     from worldsim.env.sb3 import SB3VecEnv
 
-    vec = gym.make_vec(
-        ID,
-        num_envs=2,
-        checkpoint=checkpoint,
-        sampling_steps=1,
-        context_frames=2,
-        horizon=3,
-        driving_heads=str(driving_heads_ckpt),
-        termination_fn="never",
-    )
+    vec = sb3_test_vec(checkpoint, driving_heads_ckpt, horizon=3)
     chosen: list[int] = []
 
     def options(rows: np.ndarray) -> dict[str, object]:
@@ -331,17 +336,7 @@ def test_sb3_adapter_takes_dict_observations(checkpoint: str, driving_heads_ckpt
 
     from worldsim.env.sb3 import SB3VecEnv
 
-    vec = gym.make_vec(
-        ID,
-        num_envs=2,
-        checkpoint=checkpoint,
-        sampling_steps=1,
-        context_frames=2,
-        horizon=2,
-        obs_mode="dict",
-        driving_heads=str(driving_heads_ckpt),
-        termination_fn="never",
-    )
+    vec = sb3_test_vec(checkpoint, driving_heads_ckpt, horizon=2, obs_mode="dict")
     env = SB3VecEnv(FilterObservation(vec, ["image", "speed"]))
     obs = env.reset()
     assert set(obs) == {"image", "speed"} and obs["image"].shape == (2, 64, 112, 3)

@@ -20,12 +20,13 @@ AGENTS = (
 
 
 @pytest.mark.slow
-def test_dream_to_real_runs_end_to_end(tmp_path: Path) -> None:
+@pytest.mark.parametrize("obs", ["image", "image_speed"])
+def test_dream_to_real_runs_end_to_end(tmp_path: Path, obs: str) -> None:
     out = tmp_path / "d2r"
     args = [
         "--steps", "32", "--rollout", "16", "--seeds", "2", "--horizon", "8",
         "--dream-envs", "2", "--real-envs", "2", "--starts", "3", "--dream-horizon", "5",
-        "--curve-points", "2", "--curve-seeds", "1", "--out", str(out),
+        "--curve-points", "2", "--curve-seeds", "1", "--obs", obs, "--out", str(out),
     ]  # fmt: skip
     run = subprocess.run(
         [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=900
