@@ -14,8 +14,9 @@ from the driving heads' predictions. Learning curves are scored in the real worl
 checkpoints on the first ``--curve-seeds`` evaluation seeds. Prints one table, writes
 ``results.json`` and ``learning_curves.png`` to ``--out``.
 
-Seeds: the dream starts are procedural worlds with seeds 500000 + i, the real agent's training
-worlds are drawn from env seed 0 on, the evaluation worlds are env seeds 2000000 + i.
+Seeds: the dream starts are random frames of recorded drives of store seed 5 (``--dream-starts
+procedural``: fresh worlds with seeds 500000 + i), the real agent's training worlds are drawn
+from env seed 0 on, the evaluation worlds are env seeds 2000000 + i (tuning: 1000000 + i).
 
 Usage:
   python benchmarks/dream_to_real.py [--steps 16384] [--seeds 20] [--horizon 150]
@@ -66,6 +67,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--dream-envs", type=int, default=16, help="batched learned-world envs")
     p.add_argument("--real-envs", type=int, default=8, help="procedural envs of the real PPO")
     p.add_argument("--starts", type=int, default=256, help="distinct dream start worlds")
+    p.add_argument(
+        "--dream-drives",
+        type=int,
+        default=DREAM_STORE_EPISODES,
+        help="recorded drives (store seed 5) that the store starts are drawn from",
+    )
     p.add_argument("--curve-points", type=int, default=3, help="learning-curve checkpoints")
     p.add_argument("--curve-seeds", type=int, default=5, help="seeds scored per checkpoint")
     p.add_argument("--rollout", type=int, default=1024, help="PPO env steps per update")
@@ -108,8 +115,8 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--out", type=Path, default=Path("outputs/dream_to_real"))
     args = p.parse_args()
-    names = ("steps", "seeds", "horizon", "dream_envs", "real_envs", "starts", "curve_points")
-    for name in (*names, "dream_horizon", "rollout"):
+    names = ("steps", "seeds", "horizon", "dream_envs", "real_envs", "starts", "dream_drives")
+    for name in (*names, "curve_points", "dream_horizon", "rollout"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')}={getattr(args, name)} must be >= 1")
     if not 0 <= args.curve_seeds <= args.seeds:
@@ -168,19 +175,21 @@ def lane_keeper_policy(obs: np.ndarray, env: gym.Env) -> np.ndarray:
 
 
 # -- training -----------------------------------------------------------------------------
-def store_scenarios(folder: Path, count: int, horizon: int, context: int = 4) -> list[str]:
-    """``count`` start scenarios at random frames of recorded drives (a store of store seed
-    DREAM_STORE_SEED, written on first use)."""
+def store_scenarios(
+    folder: Path, count: int, horizon: int, drives: int, context: int = 4
+) -> list[str]:
+    """``count`` start scenarios at random frames of ``drives`` recorded drives (a store of
+    store seed DREAM_STORE_SEED, written on first use)."""
     from worldsim.data.store import EpisodeStore
 
-    store_dir = folder / "store"
+    store_dir = folder / ("store" if drives == DREAM_STORE_EPISODES else f"store_{drives}")
     if not (store_dir / "manifest.json").exists():
         data_cli = Path(sys.executable).with_name("worldsim-data")
         subprocess.run(
             [
                 str(data_cli),
                 f"out={store_dir}",
-                f"episodes={DREAM_STORE_EPISODES}",
+                f"episodes={drives}",
                 "frames=80",
                 f"seed={DREAM_STORE_SEED}",
                 "progress=false",
@@ -273,8 +282,11 @@ def train_with_curve(
 
 
 def dream_agent(args: argparse.Namespace, curve_seeds: list[int]) -> tuple[Any, list, float]:
-    make_starts = store_scenarios if args.dream_starts == "store" else dream_scenarios
-    starts = make_starts(args.out / "dream_starts", args.starts, args.dream_horizon)
+    folder = args.out / "dream_starts"
+    if args.dream_starts == "store":
+        starts = store_scenarios(folder, args.starts, args.dream_horizon, args.dream_drives)
+    else:
+        starts = dream_scenarios(folder, args.starts, args.dream_horizon)
     rng = np.random.default_rng(0)
     keys = OBS_KEYS[args.obs]
     vec = gym.make_vec(
