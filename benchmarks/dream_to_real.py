@@ -19,8 +19,11 @@ procedural``: fresh worlds with seeds 500000 + i), the real agent's training wor
 from env seed 0 on, the evaluation worlds are env seeds 2000000 + i (tuning: 1000000 + i).
 
 Usage:
-  python benchmarks/dream_to_real.py [--steps 16384] [--seeds 20] [--horizon 150]
-      [--checkpoint <bundle>] [--out outputs/dream_to_real]
+  python benchmarks/dream_to_real.py [--steps 16384] [--ppo-seeds 0,1] [--seeds 20]
+      [--horizon 150] [--checkpoint <bundle>] [--out outputs/dream_to_real]
+
+Each PPO agent trains once per PPO seed (``--ppo-seeds``); its row pools the scoring worlds of
+all its seeds, and the learning curve is their mean.
 """
 
 from __future__ import annotations
@@ -58,9 +61,28 @@ OBS_KEYS = {"image": None, "image_speed": ("image", "speed")}  # None: the camer
 Policy = Callable[[Any, gym.Env], np.ndarray]  # (an observation of --obs, the env) -> action
 
 
+def seed_list(text: str) -> list[int]:
+    """``"0,1"`` -> ``[0, 1]``: distinct non-negative integers."""
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of distinct non-negative integers, e.g. 0,1"
+        )
+    return seeds
+
+
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--steps", type=int, default=32768, help="env steps per PPO agent")
+    p.add_argument("--steps", type=int, default=16384, help="env steps per PPO agent and seed")
+    p.add_argument(
+        "--ppo-seeds",
+        type=seed_list,
+        default=[0, 1],
+        help="PPO training seeds, comma-separated; each agent trains once per seed",
+    )
     p.add_argument("--seeds", type=int, default=20, help="held-out evaluation worlds")
     p.add_argument("--horizon", type=int, default=150, help="steps per episode (train and eval)")
     p.add_argument("--checkpoint", default=None, help="world model (default: the bundled one)")
@@ -153,6 +175,7 @@ def score(policy: Policy, seeds: list[int], horizon: int, view: str) -> dict[str
     return {
         "return": float(np.mean(returns)),
         "return_std": float(np.std(returns)),
+        "returns": [float(r) for r in returns],
         "distance": float(np.mean(distances)),
         "offroad_rate": float(np.mean(offroad)),
         "collision_rate": float(np.mean(collision)),
@@ -281,13 +304,15 @@ def train_with_curve(
     return curve, train_s
 
 
-def dream_agent(args: argparse.Namespace, curve_seeds: list[int]) -> tuple[Any, list, float]:
+def dream_agent(
+    args: argparse.Namespace, curve_seeds: list[int], seed: int
+) -> tuple[Any, list, float]:
     folder = args.out / "dream_starts"
     if args.dream_starts == "store":
         starts = store_scenarios(folder, args.starts, args.dream_horizon, args.dream_drives)
     else:
         starts = dream_scenarios(folder, args.starts, args.dream_horizon)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     keys = OBS_KEYS[args.obs]
     vec = gym.make_vec(
         worldsim.LEARNED_ENV_ID,
@@ -305,35 +330,64 @@ def dream_agent(args: argparse.Namespace, curve_seeds: list[int]) -> tuple[Any, 
         return {"scenario": [starts[int(j)] for j in rng.integers(0, len(starts), len(rows))]}
 
     env = SB3VecEnv(vec, reset_options=fresh_starts)
-    env.seed(0)
-    model = ppo(env, seed=0, log_std_init=args.log_std_init, rollout=args.rollout)
-    curve, seconds = train_with_curve(model, args, curve_seeds, "dream PPO")
+    env.seed(seed * args.dream_envs)
+    model = ppo(env, seed=seed, log_std_init=args.log_std_init, rollout=args.rollout)
+    curve, seconds = train_with_curve(model, args, curve_seeds, f"dream PPO, seed {seed}")
     env.close()
     return model, curve, seconds
 
 
-def real_agent(args: argparse.Namespace, curve_seeds: list[int]) -> tuple[Any, list, float]:
+def real_agent(
+    args: argparse.Namespace, curve_seeds: list[int], seed: int
+) -> tuple[Any, list, float]:
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     def make_env() -> gym.Env:
         return real_env(args.horizon, args.obs)
 
     env = DummyVecEnv([make_env] * args.real_envs)
-    env.seed(0)
-    model = ppo(env, seed=0, log_std_init=args.log_std_init, rollout=args.rollout)
-    curve, seconds = train_with_curve(model, args, curve_seeds, "real PPO")
+    env.seed(seed * args.real_envs)  # the first training worlds of two seeds differ
+    model = ppo(env, seed=seed, log_std_init=args.log_std_init, rollout=args.rollout)
+    curve, seconds = train_with_curve(model, args, curve_seeds, f"real PPO, seed {seed}")
     env.close()
     return model, curve, seconds
 
 
 # -- report -------------------------------------------------------------------------------
-def table(results: dict[str, dict[str, float]]) -> str:
-    header = "| agent | return | distance (m) | off-road rate | collision rate |"
-    lines = [header, "|---|---|---|---|---|"]
+def pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One agent's scores over several PPO seeds: every scoring world of every seed, pooled."""
+    returns = [r for row in rows for r in row["returns"]]
+    out: dict[str, Any] = {
+        key: float(np.mean([row[key] for row in rows]))
+        for key in ("distance", "offroad_rate", "collision_rate")
+    }
+    out.update(
+        {
+            "return": float(np.mean(returns)),
+            "return_std": float(np.std(returns)),
+            "returns": returns,
+            "seed_returns": [row["return"] for row in rows],
+        }
+    )
+    return out
+
+
+def mean_curve(curves: list[list[dict[str, Any]]]) -> list[dict[str, float]]:
+    """The learning curve averaged over PPO seeds, checkpoint by checkpoint."""
+    return [
+        {"steps": points[0]["steps"], "return": float(np.mean([p["return"] for p in points]))}
+        for points in zip(*curves, strict=True)
+    ]
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    header = "| agent | return | per PPO seed | distance (m) | off-road rate | collision rate |"
+    lines = [header, "|---|---|---|---|---|---|"]
     for name, r in results.items():
+        seeds = ", ".join(f"{x:.2f}" for x in r.get("seed_returns", [])) or "-"
         lines.append(
-            f"| {name} | {r['return']:.2f} ± {r['return_std']:.2f} | {r['distance']:.1f} | "
-            f"{r['offroad_rate']:.2f} | {r['collision_rate']:.2f} |"
+            f"| {name} | {r['return']:.2f} ± {r['return_std']:.2f} | {seeds} | "
+            f"{r['distance']:.1f} | {r['offroad_rate']:.2f} | {r['collision_rate']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -367,17 +421,27 @@ def main() -> None:
     seeds = [args.eval_seed0 + i for i in range(args.seeds)]
     curve_seeds = seeds[: args.curve_seeds]
     wall = time.perf_counter()
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, Any]] = {}
     curves: dict[str, list[dict[str, float]]] = {}
-    models: dict[str, Any] = {}
+    seed_curves: dict[str, list[list[dict[str, float]]]] = {}
+    steps: dict[str, int] = {}
     seconds: dict[str, float] = {}
     for key, name, train in (
         ("dream", DREAM_NAME, dream_agent),
         ("real", REAL_NAME, real_agent),
     ):
-        if args.agents in ("all", key):
-            models[key], curves[key], seconds[key] = train(args, curve_seeds)
-            results[name] = score(ppo_policy(models[key]), seeds, args.horizon, args.obs)
+        if args.agents not in ("all", key):
+            continue
+        rows, seed_curves[key], seconds[key] = [], [], 0.0
+        for ppo_seed in args.ppo_seeds:
+            model, curve, train_s = train(args, curve_seeds, ppo_seed)
+            rows.append(score(ppo_policy(model), seeds, args.horizon, args.obs))
+            seed_curves[key].append(curve)
+            seconds[key] += train_s
+            steps[key] = int(model.num_timesteps)
+            print(f"{name}, PPO seed {ppo_seed}: return {rows[-1]['return']:.2f}", flush=True)
+        results[name] = pooled(rows)
+        curves[key] = mean_curve(seed_curves[key])
     results["random"] = score(random_policy(0), seeds, args.horizon, args.obs)
     results["scripted lane keeper"] = score(lane_keeper_policy, seeds, args.horizon, args.obs)
     random_r = results["random"]["return"]
@@ -388,9 +452,9 @@ def main() -> None:
     wall_s = time.perf_counter() - wall
     print(table(results))
     print(f"dream / real return: {over_real:.2f}; above random, dream / real: {ratio:.2f}")
-    steps = {k: int(m.num_timesteps) for k, m in models.items()}
     print(
-        f"env steps {steps} (--steps {args.steps} rounded up to whole rollouts); training "
+        f"env steps per PPO seed {steps} (--steps {args.steps} rounded up to whole rollouts), "
+        f"PPO seeds {args.ppo_seeds}; training "
         f"seconds { ({k: round(v) for k, v in seconds.items()}) }, {wall_s:.0f} s wall in all"
     )
     record = {
@@ -401,6 +465,7 @@ def main() -> None:
         "dream_over_real_above_random": None if np.isnan(ratio) else ratio,
         "env_steps": steps,
         "curves": curves,
+        "curves_per_seed": seed_curves,
         "seconds": {**{f"{k}_training": v for k, v in seconds.items()}, "wall": wall_s},
     }
     (args.out / "results.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
