@@ -169,15 +169,8 @@ def test_vectorised_step_equals_stepping_each_row_alone(
     from worldsim.runtime.driving_heads import load_driving_heads
     from worldsim.sim.vehicle import step_steer_accel
 
-    vec = gym.make_vec(
-        ID,
-        num_envs=3,
-        checkpoint=checkpoint,
-        sampling_steps=1,
-        context_frames=2,
-        driving_heads=str(driving_heads_ckpt),
-        termination_fn="never",  # no autoreset between the steps compared
-    )
+    # termination_fn="never": no autoreset between the steps compared
+    vec = small_test_vec(checkpoint, driving_heads_ckpt, num_envs=3)
     vec.reset(seed=0)
     core = vec.unwrapped.core
     heads = load_driving_heads(driving_heads_ckpt).heads
@@ -282,11 +275,13 @@ def test_without_heads_the_env_warns_and_never_crashes(checkpoint: str) -> None:
         make(checkpoint, termination_threshold=1.5)
 
 
-def sb3_test_vec(checkpoint: str, heads: Path, **kwargs: object) -> gym.vector.VectorEnv:
-    """A small native vector env for the SB3 adapter: 2 rows, 1 sampling step, no crash ends."""
+def small_test_vec(
+    checkpoint: str, heads: Path, num_envs: int = 2, **kwargs: object
+) -> gym.vector.VectorEnv:
+    """A small native vector env: 1 sampling step, 2 context frames, no crash ends."""
     return gym.make_vec(
         ID,
-        num_envs=2,
+        num_envs=num_envs,
         checkpoint=checkpoint,
         sampling_steps=1,
         context_frames=2,
@@ -304,7 +299,7 @@ def test_sb3_adapter_resets_in_the_step_that_ends(
     sb3 = pytest.importorskip("stable_baselines3")
     from worldsim.env.sb3 import SB3VecEnv
 
-    vec = sb3_test_vec(checkpoint, driving_heads_ckpt, horizon=3)
+    vec = small_test_vec(checkpoint, driving_heads_ckpt, horizon=3)
     chosen: list[int] = []
 
     def options(rows: np.ndarray) -> dict[str, object]:
@@ -336,7 +331,7 @@ def test_sb3_adapter_takes_dict_observations(checkpoint: str, driving_heads_ckpt
 
     from worldsim.env.sb3 import SB3VecEnv
 
-    vec = sb3_test_vec(checkpoint, driving_heads_ckpt, horizon=2, obs_mode="dict")
+    vec = small_test_vec(checkpoint, driving_heads_ckpt, horizon=2, obs_mode="dict")
     env = SB3VecEnv(FilterObservation(vec, ["image", "speed"]))
     obs = env.reset()
     assert set(obs) == {"image", "speed"} and obs["image"].shape == (2, 64, 112, 3)
