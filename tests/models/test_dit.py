@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from worldsim.models.conditioning import per_frame_text
 from worldsim.models.dit import DiTConfig, FrameConditioning, VideoDiT
 
 B, T, L_TEXT = 2, 7, 5
@@ -203,3 +204,49 @@ def test_tiny_model_overfits_one_clip() -> None:
         opt.step()
     after = probe_loss()
     assert after < before / 10, (before, after)
+
+
+def test_a_text_per_frame_conditions_each_frame_on_its_own_text() -> None:
+    torch.manual_seed(0)
+    model = randomized(VideoDiT(tiny_config()))
+    latents, cond = inputs()
+    _, other = inputs(seed=1)
+    one = model(latents, cond)
+    # The same text repeated per frame is the per-clip text.
+    per_frame = per_frame_text(
+        (cond.text_tokens, cond.text_mask, cond.text_pooled),
+        (cond.text_tokens, cond.text_mask, cond.text_pooled),
+        torch.tensor([3, 0]),
+        T,
+    )
+    tokens, mask, pooled = per_frame
+    assert tokens.shape == (B, T, L_TEXT, 32) and mask.shape == (B, T, L_TEXT)
+    repeated = replace(cond, text_tokens=tokens, text_mask=mask, text_pooled=pooled)
+    torch.testing.assert_close(model(latents, repeated), one, rtol=1e-5, atol=1e-5)
+    # Row 0 switches to the other text from frame 3: frames 0-2 keep their output, the later
+    # ones change; row 1 has the other text throughout (switch at 0).
+    tokens, mask, pooled = per_frame_text(
+        (cond.text_tokens, cond.text_mask, cond.text_pooled),
+        (other.text_tokens, other.text_mask, other.text_pooled),
+        torch.tensor([3, 0]),
+        T,
+    )
+    clip = replace(cond, text_tokens=tokens, text_mask=mask, text_pooled=pooled)
+    switched = model(latents, clip)
+    whole_other = model(
+        latents,
+        replace(
+            cond,
+            text_tokens=other.text_tokens,
+            text_mask=other.text_mask,
+            text_pooled=other.text_pooled,
+        ),
+    )
+    torch.testing.assert_close(switched[0, :3], one[0, :3], rtol=1e-5, atol=1e-5)
+    assert (switched[0, 3:] - one[0, 3:]).abs().amax(dim=(1, 2, 3)).min() > 1e-3
+    torch.testing.assert_close(switched[1], whole_other[1], rtol=1e-5, atol=1e-5)
+    # Streaming the frames, each with its own text, gives the same outputs.
+    cache = model.new_cache()
+    for i in range(T):
+        step = model.forward_step(latents[:, i], clip.frame(i), cache, position=i, commit=True)
+        torch.testing.assert_close(step, switched[:, i], rtol=1e-4, atol=1e-4)

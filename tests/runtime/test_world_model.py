@@ -89,6 +89,29 @@ def test_kv_cached_rollout_equals_uncached(residual: bool, warp: bool) -> None:
     assert diff.max() <= 1, diff.max()
 
 
+def switched_run(model: WorldModel, steps: int = 7, switch: int = 3) -> np.ndarray:
+    """``steps`` frames whose prompts switch before frame ``switch`` (in row 0 only)."""
+    g = torch.Generator().manual_seed(0)
+    past = np.full((2, 1, 2), [10.0, 0.0], np.float32)
+    model.reset(context(), ["day", "night, rain"], past, g)
+    out = []
+    for t in range(steps):
+        prompts = ["night, snow", "night, rain"] if t == switch else None
+        out.append(model.step(motions(steps=steps)[:, t], prompts=prompts, generator=g))
+    return np.stack(out, axis=1)
+
+
+def test_a_prompt_switched_mid_rollout_gives_the_same_frames_cached_and_uncached() -> None:
+    # The uncached reference conditions every past frame on the text it was generated with
+    # (one text per frame), as the KV cache keeps the keys and values computed under it.
+    cached = switched_run(tiny_world_model(use_cache=True, residual=True, warp=True))
+    uncached = switched_run(tiny_world_model(use_cache=False, residual=True, warp=True))
+    assert np.abs(cached.astype(int) - uncached.astype(int)).max() <= 1
+    plain = run(tiny_world_model(use_cache=True, residual=True, warp=True), steps=7)
+    assert np.array_equal(cached[1], plain[1]) and np.array_equal(cached[0, :3], plain[0, :3])
+    assert np.abs(cached[0, 3:].astype(int) - plain[0, 3:].astype(int)).max() > 1
+
+
 def test_residual_model_with_zero_output_repeats_the_last_context_frame() -> None:
     # x0_residual: a network that outputs zeros predicts "nothing changes"; with no context
     # noise every generated frame is the tokenizer's reconstruction of the last context frame.

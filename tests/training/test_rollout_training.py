@@ -75,7 +75,7 @@ def test_rollout_context_is_the_runtime_continuation_of_the_true_frames() -> Non
     m.train()
     prompts = ["day", "night, rain"]
     torch.manual_seed(3)
-    x_in, split = m.rollout_context(x0, cond, prompts)
+    x_in, split = m.rollout_context(x0, cond, (prompts, prompts, torch.zeros(2, dtype=torch.long)))
     assert m.dit.training and m.text_encoder.training  # the training modes are restored
     assert 2 <= split <= x0.shape[1] - 1
     changed = [not torch.equal(x_in[:, i], x0[:, i]) for i in range(x0.shape[1])]
@@ -87,6 +87,28 @@ def test_rollout_context_is_the_runtime_continuation_of_the_true_frames() -> Non
     runtime.reset_latents(x0[:, :first], prompts, motion[:, : first - 1] if first > 1 else None)
     for j in range(first, split):
         assert torch.allclose(runtime.step_latents(motion[:, j - 1]), x_in[:, j], atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_rollout_context_switches_the_prompt_where_the_clip_caption_switches(seed: int) -> None:
+    m = module()
+    x0, cond = clip(m)
+    m.train()
+    firsts, lasts = ["day", "day"], ["night, rain", "day"]
+    switch_at = torch.tensor([2, 0])
+    torch.manual_seed(seed)
+    x_in, split = m.rollout_context(x0, cond, (firsts, lasts, switch_at))
+    changed = [not torch.equal(x_in[:, i], x0[:, i]) for i in range(x0.shape[1])]
+    first = changed.index(True)
+    motion = cond * m.motion_std + m.motion_mean
+    runtime = WorldModel.from_parts(m.parts(), SAMPLING)
+    start = [lasts[0] if first - 1 >= 2 else "day", "day"]
+    runtime.reset_latents(x0[:, :first], start, motion[:, : first - 1] if first > 1 else None)
+    for j in range(first, split):
+        prompts = [lasts[0] if j >= 2 else "day", "day"]
+        step = runtime.step_latents(motion[:, j - 1], prompts)
+        assert torch.allclose(step, x_in[:, j], atol=1e-5)
+        assert runtime.prompts == tuple(prompts)
 
 
 def test_reset_from_latents_matches_reset_from_frames() -> None:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from worldsim.data.captions import window_captions
 from worldsim.data.store import EpisodeStore
 
 
@@ -110,14 +111,24 @@ class WindowDataset(Dataset):
         return len(self.windows)
 
     def item(self, window: ClipWindow, **data: torch.Tensor) -> dict[str, Any]:
-        """``data`` with the window's ego motion (raw and normalised), caption, key and start."""
+        """``data`` with the window's ego motion (raw and normalised), captions, key and start.
+
+        ``caption`` is the caption of the window's last frame; ``caption_first`` that of its
+        first frame and ``switch_at`` the index from which ``caption`` holds (0 unless the
+        episode's caption switches inside the window; see :mod:`worldsim.data.captions`).
+        """
         store = self.store
         ego_motion_T2 = store.ego_motion(window.key)[window.start : window.start + window.length]
+        first, last, switch_at = window_captions(
+            store.caption(window.key), store.caption_switch(window.key), window.start, window.length
+        )
         return {
             **data,
             "ego_motion": torch.from_numpy(np.ascontiguousarray(ego_motion_T2, np.float32)),
             "ego_motion_norm": torch.from_numpy(self.stats.normalize(ego_motion_T2)),
-            "caption": store.caption(window.key),
+            "caption": last,
+            "caption_first": first,
+            "switch_at": switch_at,
             "key": window.key,
             "start": window.start,
         }

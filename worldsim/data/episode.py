@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from worldsim.data.captions import caption_switch
+
 EGO_MOTION_FIELDS: tuple[str, ...] = ("speed", "yaw_rate")
 
 
@@ -63,6 +65,7 @@ class Episode:
             )
         if not np.isfinite(self.ego_motion_T2).all():
             raise ValueError(f"episode {self.key!r}: ego_motion contains non-finite values")
+        caption_switch(self.extra, t, self.key)  # a mid-way caption switch must be well formed
 
     @property
     def num_frames(self) -> int:

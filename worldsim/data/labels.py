@@ -40,6 +40,13 @@ class ConditionLabels(Dataset):
         self._labels: dict[str, tuple[int, int]] = {
             key: self._episode_labels(store.meta(key)) for key in store.keys()
         }
+        # Episodes whose look switches mid-way: the labels from the switch frame on.
+        self._switches: dict[str, tuple[int, tuple[int, int]]] = {}
+        for key in store.keys():
+            switch = store.caption_switch(key)
+            if switch is not None:
+                after = {**(store.meta(key).get("conditions") or {}), **switch.conditions}
+                self._switches[key] = (switch.frame, self._episode_labels({"conditions": after}))
 
     def __len__(self) -> int:
         return len(self.base)  # type: ignore[arg-type]
@@ -59,9 +66,26 @@ class ConditionLabels(Dataset):
             raise KeyError(f"episode {key!r} is not in the labelled store")
         return self._labels[key]
 
+    def clip_labels(self, key: str, start: int, length: int) -> tuple[int, int]:
+        """The labels of frames ``start .. start+length-1``: -1 for a condition that switches
+        inside them."""
+        before = self.labels(key)
+        if key not in self._switches:
+            return before
+        frame, after = self._switches[key]
+        if start >= frame:
+            return after
+        if start + length <= frame:
+            return before
+        return tuple(b if b == a else UNKNOWN for b, a in zip(before, after, strict=True))  # type: ignore[return-value]
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         item = dict(self.base[index])
-        time_label, weather_label = self.labels(item["key"])
+        if "start" in item and item["key"] in self._switches:
+            length = len(item["ego_motion"])  # (T, 2): one row per frame of the clip
+            time_label, weather_label = self.clip_labels(item["key"], int(item["start"]), length)
+        else:
+            time_label, weather_label = self.labels(item["key"])
         item["time_label"] = torch.tensor(time_label, dtype=torch.int64)
         item["weather_label"] = torch.tensor(weather_label, dtype=torch.int64)
         return item

@@ -99,5 +99,5 @@ def _dataset_context(scenario: Scenario, frames: int, resolution: tuple[int, int
     }
     speed = float(motion[scenario.frame + frames - 1, 0])
     ego = EgoState(values.get("x", 0.0), values.get("y", 0.0), values.get("heading", 0.0), speed)
-    prompt = scenario.prompt or store.caption(scenario.episode)
+    prompt = scenario.prompt or store.caption_at(scenario.episode, scenario.frame + frames - 1)
     return StartContext(images, past, ego, prompt)

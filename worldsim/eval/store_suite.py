@@ -73,7 +73,7 @@ def store_suite(
             frames[:, :c],
             motion[:, : c - 1],
             motion[:, c - 1 : c - 1 + horizon],
-            [store.caption(k) for k, _ in windows],
+            [store.caption_at(k, s + c - 1) for k, s in windows],
             g,
             progress=bar,
         )

@@ -133,8 +133,8 @@ class DiTBlock(nn.Module):
         self,
         x_BTSD: torch.Tensor,
         c_BTD: torch.Tensor,
-        text_BLD: torch.Tensor,
-        text_mask_BL: torch.Tensor,
+        text_BLD: torch.Tensor,  # (B, L, D), or (B, T, L, D) with a text per frame
+        text_mask_BL: torch.Tensor,  # (B, L), or (B, T, L)
         rope_TA: torch.Tensor,
         time_mask: torch.Tensor,
         cache: KVCache | None = None,
@@ -157,9 +157,19 @@ class DiTBlock(nn.Module):
         h = self.attn_t.attend(q, k, v, time_mask)  # (B*S, T, D)
         x_BTSD = x_BTSD + g_t * rearrange(h, "(b s) t d -> b t s d", b=b)
 
-        h = rearrange(self.norm_x(x_BTSD), "b t s d -> b (t s) d")
-        h = self.attn_x(h, text_BLD, mask=text_mask_BL[:, None, None, :])  # (B, T*S, D)
-        x_BTSD = x_BTSD + rearrange(h, "b (t s) d -> b t s d", t=t)
+        h = self.norm_x(x_BTSD)
+        if text_BLD.ndim == 3:  # one text per row
+            h = rearrange(h, "b t s d -> b (t s) d")
+            h = self.attn_x(h, text_BLD, mask=text_mask_BL[:, None, None, :])  # (B, T*S, D)
+            h = rearrange(h, "b (t s) d -> b t s d", t=t)
+        else:  # (B, T, L, D): a text per frame (a prompt switched inside the clip)
+            h = self.attn_x(
+                rearrange(h, "b t s d -> (b t) s d"),
+                rearrange(text_BLD, "b t l d -> (b t) l d"),
+                mask=rearrange(text_mask_BL, "b t l -> (b t) 1 1 l"),
+            )  # (B*T, S, D)
+            h = rearrange(h, "(b t) s d -> b t s d", b=b)
+        x_BTSD = x_BTSD + h
 
         h = self.mlp(modulate(self.norm_m(x_BTSD), sh_m, sc_m))
         return x_BTSD + g_m * h
@@ -229,7 +239,8 @@ class VideoDiT(nn.Module):
         text_pooled_BD: torch.Tensor,
     ) -> torch.Tensor:
         c = self.t_embed(t_BT) + self.motion_embed(motion_BT2, motion_valid_BT)
-        return c + self.text_pool(text_pooled_BD)[:, None, :]  # (B, T, D)
+        pooled = self.text_pool(text_pooled_BD)  # (B, D), or (B, T, D) with a text per frame
+        return c + (pooled[:, None, :] if pooled.ndim == 2 else pooled)  # (B, T, D)
 
     def _output(self, x_BTSD: torch.Tensor, c_BTD: torch.Tensor) -> torch.Tensor:
         cfg, (gh, gw) = self.config, self.grid

@@ -94,6 +94,33 @@ def sample_conditions(
     )
 
 
+def sample_look_change(
+    rng: np.random.Generator,
+    conditions: Conditions,
+    time_of_day: tuple[str, ...] = TIMES_OF_DAY,
+    weather: tuple[str, ...] = WEATHERS,
+) -> Conditions:
+    """Other conditions for a drive whose look changes mid-way: a different time of day, a
+    different weather, or both (each with equal chance), drawn from the allowed choices."""
+    times = [t for t in time_of_day if t != conditions.time_of_day]
+    weathers = [w for w in weather if w != conditions.weather]
+    kinds = [k for k, options in (("time", times), ("weather", weathers)) if options]
+    if not kinds:
+        raise ValueError(
+            f"no other look to change to from {conditions.time_of_day}, {conditions.weather}: "
+            "allow at least two times of day or two weathers"
+        )
+    if len(kinds) == 2:
+        kinds.append("both")
+    kind = str(rng.choice(kinds))
+    changes: dict[str, object] = {}
+    if kind in ("time", "both"):
+        changes["time_of_day"] = str(rng.choice(times))
+    if kind in ("weather", "both"):
+        changes["weather"] = str(rng.choice(weathers))
+    return conditions.replace(**changes)
+
+
 def _words(*words: str) -> str:
     """A pattern matching any of ``words`` (each a regex) as a whole word."""
     return r"\b(?:" + "|".join(words) + r")\b"

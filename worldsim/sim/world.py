@@ -84,12 +84,9 @@ class World:
             length=road_length,
         )
         self.scenery: Scenery = make_scenery(np.random.default_rng(scenery_seed), self.road)
+        self._render_seed = int(render_seed.generate_state(1)[0])
         self.renderer = Renderer(
-            self.camera,
-            self.conditions,
-            self.road,
-            self.scenery,
-            int(render_seed.generate_state(1)[0]),
+            self.camera, self.conditions, self.road, self.scenery, self._render_seed
         )
         rng = np.random.default_rng(traffic_seed)
         lane = int(rng.integers(0, self.road.num_lanes)) if start_lane is None else start_lane
@@ -123,6 +120,23 @@ class World:
         other._rng = np.random.default_rng()
         other.set_state(self.get_state())
         return other
+
+    def change_look(self, conditions: Conditions) -> None:
+        """Render from now on under another time of day and weather; road, lanes and traffic stay.
+
+        The scenery and the weather particles keep their seed, so only the look changes.
+        """
+        fixed = ("lanes", "road", "traffic")
+        changed = [k for k in fixed if getattr(conditions, k) != getattr(self.conditions, k)]
+        if changed:
+            raise ValueError(
+                f"change_look can change only time_of_day and weather, not {changed}: the road "
+                "and its traffic are built once; make a new World for other ones"
+            )
+        self.conditions = conditions
+        self.renderer = Renderer(
+            self.camera, conditions, self.road, self.scenery, self._render_seed
+        )
 
     # -- dynamics ---------------------------------------------------------------------------
     def step(self, action: np.ndarray, mode: str = "steer_accel") -> np.ndarray:

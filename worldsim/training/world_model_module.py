@@ -21,7 +21,7 @@ from worldsim.diffusion.flow import (
 from worldsim.diffusion.guidance import drop_conditions
 from worldsim.diffusion.prediction import x0_residual_loss
 from worldsim.diffusion.samplers import SamplingConfig
-from worldsim.models.conditioning import FrameConditioning
+from worldsim.models.conditioning import FrameConditioning, per_frame_text
 from worldsim.models.dit import VideoDiT
 from worldsim.models.env_heads import EnvHeads, transition_pairs
 from worldsim.models.tokenizer import FrameTokenizer, frames_to_tensor
@@ -127,29 +127,34 @@ class WorldModelModule(L.LightningModule):
         b, t = x0.shape[:2]
         cond = batch["cond"] if "cond" in batch else batch["ego_motion_norm"]
         motion, valid = self.incoming_motion(cond.float())
-        prompts = list(batch["caption"])
+        prompts = list(batch["caption"])  # the caption of each clip's last frame
+        firsts, switch_at_B = clip_captions(batch, self.device)  # and of its first frames
         x_in, context = x0, None  # x_in: x0 with its context frames replaced by a rollout's
         rollout = train and self.flow.rollout_prob > 0 and t >= 3
         if rollout and float(torch.rand(())) < self.flow.rollout_prob:
-            x_in, context = self.rollout_context(x0, cond.float(), prompts)
+            x_in, context = self.rollout_context(x0, cond.float(), (firsts, prompts, switch_at_B))
         if train:
+            kept = prompts
             prompts, valid = drop_conditions(
                 prompts, valid, self.flow.text_dropout, self.flow.action_dropout, generator
             )
+            firsts = [
+                f if new == old else "" for f, new, old in zip(firsts, prompts, kept, strict=True)
+            ]
         levels, mask = sample_forcing_levels(b, t, self.flow, generator, self.device, context)
         noise = torch.randn(x0.shape, generator=generator, device=self.device)
         if train and self.flow.sampler_prob > 0:
             levels, noise = self.at_sampler_start(levels, mask, noise, generator)
         xt = add_noise(x_in, noise, levels)
-        text = self.text_encoder(prompts)
+        tokens, mask_text, pooled = self.clip_text(firsts, prompts, switch_at_B, t)
         prev, prev_views = self.previous(x_in, motion, train, generator)  # (B, T, C | kC, h, w)
         cond = FrameConditioning(
             levels=levels,
             motion=motion,
             motion_valid=valid,
-            text_tokens=text.tokens_BLD,
-            text_mask=text.mask_BL,
-            text_pooled=text.pooled_BD,
+            text_tokens=tokens,
+            text_mask=mask_text,
+            text_pooled=pooled,
             prev_latents=prev_views if self.dit.config.prev_frame_input else None,
         )
         pred = self.dit(xt, cond)
@@ -158,6 +163,20 @@ class WorldModelModule(L.LightningModule):
             mask[:, 0] = 0.0  # the first frame of a clip has no previous frame to start from
             return x0_residual_loss(pred, x0, prev, levels, mask)
         return flow_loss(pred, velocity_target(x0, noise), mask)
+
+    def clip_text(
+        self, firsts: list[str], lasts: list[str], switch_at_B: torch.Tensor, frames: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The encoded text of every clip: one per clip, or one per frame (``(B, T, ...)``) when
+        a caption switches inside a clip (frames before ``switch_at_B`` get ``firsts``)."""
+        b = len(lasts)
+        if not bool((switch_at_B > 0).any()):
+            text = self.text_encoder(lasts)
+            return text.tokens_BLD, text.mask_BL, text.pooled_BD
+        text = self.text_encoder([*firsts, *lasts])  # one call: one padded length
+        first = (text.tokens_BLD[:b], text.mask_BL[:b], text.pooled_BD[:b])
+        last = (text.tokens_BLD[b:], text.mask_BL[b:], text.pooled_BD[b:])
+        return per_frame_text(first, last, switch_at_B, frames)
 
     def at_sampler_start(
         self,
@@ -177,11 +196,18 @@ class WorldModelModule(L.LightningModule):
 
     @torch.no_grad()
     def rollout_context(
-        self, x0_BTCHW: torch.Tensor, cond_BTA: torch.Tensor, prompts: list[str]
+        self,
+        x0_BTCHW: torch.Tensor,
+        cond_BTA: torch.Tensor,
+        captions: tuple[list[str], list[str], torch.Tensor],
     ) -> tuple[torch.Tensor, int]:
         """The clip with frames ``c .. c+k-1`` replaced by the model's own continuation of
         frames ``0 .. c-1`` under the clip's motion, sampled exactly as at run time; returns it
-        and the context length ``c + k`` (the frames after it are the training targets)."""
+        and the context length ``c + k`` (the frames after it are the training targets).
+
+        ``captions`` is ``(first, last, switch_at_B)`` (see ``clip_captions``): the context is
+        conditioned on the caption of frame ``c-1``, and the prompt switches where the clip's
+        caption does, as ``WorldModel.step(prompts=...)`` switches it at run time."""
         t = x0_BTCHW.shape[1]
         k = int(torch.randint(1, min(self.flow.rollout_frames, t - 2) + 1, ()))
         c = int(torch.randint(1, t - k, ()))  # true frames; c + k <= t - 1 leaves a target
@@ -191,8 +217,11 @@ class WorldModelModule(L.LightningModule):
         runtime = WorldModel.from_parts(self.parts(), self.sampling, device=self.device)
         try:
             past = motion_BTA[:, : c - 1] if c > 1 else None
-            runtime.reset_latents(x0_BTCHW[:, :c], prompts, past)
-            made = [runtime.step_latents(motion_BTA[:, j - 1]) for j in range(c, c + k)]
+            runtime.reset_latents(x0_BTCHW[:, :c], frame_prompts(captions, c - 1), past)
+            made = [
+                runtime.step_latents(motion_BTA[:, j - 1], frame_prompts(captions, j))
+                for j in range(c, c + k)
+            ]
         finally:
             self.dit.train(modes[0])
             self.text_encoder.train(modes[1])
@@ -273,6 +302,25 @@ class WorldModelModule(L.LightningModule):
 
     def configure_optimizers(self) -> dict[str, Any]:
         return self.schedule.configure([p for p in self.parameters() if p.requires_grad])
+
+
+def clip_captions(batch: dict[str, Any], device: torch.device) -> tuple[list[str], torch.Tensor]:
+    """The caption of each clip's first frame and the frame index ``(B,)`` from which the
+    batch's ``caption`` holds (0 for every clip of a batch without ``switch_at``)."""
+    lasts = list(batch["caption"])
+    if "switch_at" not in batch:
+        return lasts, torch.zeros(len(lasts), dtype=torch.long, device=device)
+    firsts = list(batch["caption_first"])
+    return firsts, torch.as_tensor(batch["switch_at"], dtype=torch.long, device=device)
+
+
+def frame_prompts(captions: tuple[list[str], list[str], torch.Tensor], frame: int) -> list[str]:
+    """The caption of frame ``frame`` of every clip, from ``(first, last, switch_at_B)``."""
+    firsts, lasts, switch_at_B = captions
+    return [
+        last if frame >= at else first
+        for first, last, at in zip(firsts, lasts, switch_at_B.tolist(), strict=True)
+    ]
 
 
 def previous_frames(x0_BTCHW: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from worldsim.data.captions import SWITCH_KEY, CaptionSwitch
 from worldsim.data.episode import Episode
 from worldsim.sim.camera import Camera
 from worldsim.sim.conditions import (
@@ -14,7 +15,9 @@ from worldsim.sim.conditions import (
     TIMES_OF_DAY,
     TRAFFIC_LEVELS,
     WEATHERS,
+    Conditions,
     sample_conditions,
+    sample_look_change,
 )
 from worldsim.sim.policies import DEFAULT_WEIGHTS, DrivingPolicy
 from worldsim.sim.world import EGO_STATE_FIELDS, World
@@ -41,6 +44,9 @@ class ProceduralSource:
     road: list[str] = field(default_factory=lambda: list(ROAD_SHAPES))
     traffic: list[str] = field(default_factory=lambda: list(TRAFFIC_LEVELS))
     behaviour_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    # Share of episodes whose time of day and/or weather (and caption) switch once, at a frame
+    # drawn from the middle half of the episode (data for prompts switched mid-rollout).
+    switch_prob: float = 0.0
     name: str = "procedural"
 
     def __post_init__(self) -> None:
@@ -48,6 +54,13 @@ class ProceduralSource:
             raise ValueError(f"episodes={self.episodes} must be at least 1")
         if self.frames < 2:
             raise ValueError(f"frames={self.frames} must be at least 2")
+        if not 0.0 <= self.switch_prob <= 1.0:
+            raise ValueError(f"switch_prob={self.switch_prob} must be a share in [0, 1]")
+        if self.switch_prob > 0 and len(self.time_of_day) < 2 and len(self.weather) < 2:
+            raise ValueError(
+                f"switch_prob={self.switch_prob} needs another look to switch to: allow at "
+                "least two times of day or two weathers"
+            )
         if self.seed < 0:
             raise ValueError(f"seed={self.seed} must be >= 0 (numpy seeds are non-negative)")
         for key, allowed in (
@@ -72,7 +85,8 @@ class ProceduralSource:
 
     def load(self, key: str) -> Episode:
         index = self._index(key)
-        cond_seq, world_seq, policy_seq = np.random.SeedSequence([self.seed, index]).spawn(3)
+        seeds = np.random.SeedSequence([self.seed, index]).spawn(4)
+        cond_seq, world_seq, policy_seq, switch_seq = seeds
         conditions = sample_conditions(
             np.random.default_rng(cond_seq),
             tuple(self.time_of_day),
@@ -92,12 +106,15 @@ class ProceduralSource:
         )
         policy = DrivingPolicy(np.random.default_rng(policy_seq), dict(self.behaviour_weights))
         t = self.frames
+        switch = self._switch(np.random.default_rng(switch_seq), conditions, t)
         frames = np.empty((t, camera.height, camera.width, 3), dtype=np.uint8)
         motion = np.empty((t, 2))
         state = np.empty((t, len(EGO_STATE_FIELDS)))
         actions = np.empty((t, 2))
         behaviours: list[str] = []
         for i in range(t):
+            if switch is not None and i == switch.frame:
+                world.change_look(conditions.replace(**switch.conditions))
             frames[i] = world.render()
             state[i] = world.ego_state_vector()
             actions[i] = policy.act(world)
@@ -115,7 +132,25 @@ class ProceduralSource:
             conditions={**conditions.to_dict(), "world_seed": world.seed},
             intrinsics=camera.intrinsics(),
             actions_TA=actions.astype(np.float32),
-            extra={"action_mode": "steer_accel", "behaviours": _runs(behaviours)},
+            extra={
+                "action_mode": "steer_accel",
+                "behaviours": _runs(behaviours),
+                **({} if switch is None else {SWITCH_KEY: switch.to_dict()}),
+            },
+        )
+
+    def _switch(
+        self, rng: np.random.Generator, conditions: Conditions, frames: int
+    ) -> CaptionSwitch | None:
+        """The episode's mid-way change of look, or ``None`` (drawn with ``switch_prob``)."""
+        if frames < 4 or not rng.random() < self.switch_prob:
+            return None
+        frame = int(rng.integers(frames // 4, max(3 * frames // 4, frames // 4 + 1)))
+        new = sample_look_change(rng, conditions, tuple(self.time_of_day), tuple(self.weather))
+        return CaptionSwitch(
+            max(frame, 1),
+            new.caption(),
+            {"time_of_day": new.time_of_day, "weather": new.weather},
         )
 
     def _index(self, key: str) -> int:

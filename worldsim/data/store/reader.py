@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from worldsim.data.captions import CaptionSwitch, caption_at, caption_switch
 from worldsim.data.episode import EGO_MOTION_FIELDS, Episode
 from worldsim.data.errors import StoreReadError
 from worldsim.data.resume import file_digest
@@ -109,7 +110,17 @@ class EpisodeStore:
         return str(self._entry(key)["split"])
 
     def caption(self, key: str) -> str:
+        """The episode's caption (of its first frame when its caption switches mid-way)."""
         return str(self._entry(key)["caption"])
+
+    def caption_switch(self, key: str) -> CaptionSwitch | None:
+        """Where and to what the episode's caption switches (``None``: one caption)."""
+        meta = self.meta(key)
+        return caption_switch(meta.get("extra") or {}, self.num_frames(key), key)
+
+    def caption_at(self, key: str, frame: int) -> str:
+        """The caption of frame ``frame`` of episode ``key``."""
+        return caption_at(self.caption(key), self.caption_switch(key), frame)
 
     def episode_dir(self, key: str) -> Path:
         self._entry(key)

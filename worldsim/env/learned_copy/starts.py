@@ -54,7 +54,8 @@ class StoreStarts:
         actions = self.store.actions(key)
         assert actions is not None and self.store.action_space is not None
         past = encode_actions(actions[first : first + self.frames - 1], self.store.action_space)
-        return Start(frames, past, self.store.caption(key), f"store:{key}@{first}")
+        caption = self.store.caption_at(key, first + self.frames - 1)  # the last context frame
+        return Start(frames, past, caption, f"store:{key}@{first}")
 
 
 def describe(start: Start) -> dict[str, Any]:
