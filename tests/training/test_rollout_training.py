@@ -213,3 +213,23 @@ def test_a_turn_only_model_grows_the_ground_view_and_starts_as_itself() -> None:
         new = model.dit.patch_in.weight.view(config.dim, p, p, 3 * c)[..., 2 * c :]
         new.add_(torch.randn(new.shape, generator=g) * 0.2)
     assert np.abs(run(model).astype(int) - run(source)).max() > 8
+
+
+@pytest.mark.slow
+def test_the_switched_prompt_stage_trains_on_episodes_whose_caption_switches(
+    tmp_path: Path,
+) -> None:
+    from worldsim.data.store import EpisodeStore
+
+    train(
+        tmp_path,
+        *[o if o != ROLLOUT[0] else "experiment=world_model_switch" for o in ROLLOUT],
+        "init_weights=null",
+        "data.stride=1",
+        "trainer.max_steps=3",
+    )
+    store = EpisodeStore(tmp_path / "data" / "procedural_switch")
+    assert all(store.caption_switch(key) is not None for key in store.keys())
+    ckpt = tmp_path / "runs" / "world_model_switch" / "checkpoints" / "last.ckpt"
+    config = load_world_model(ckpt).dit.config  # the ground stage's model, grown no further
+    assert (config.yaw_warp_mount_height, config.yaw_warp_base) == (1.5, "moved")
