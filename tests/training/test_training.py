@@ -293,6 +293,34 @@ def test_missing_tokenizer_checkpoint_gives_a_clear_error(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
+def test_train_only_fine_tunes_the_chosen_parameters_and_freezes_the_rest(trained: Path) -> None:
+    start = trained / "runs" / "world_model_tiny" / "checkpoints" / "last.ckpt"
+    common = [
+        "experiment=world_model_tiny",
+        f"init_weights={start}",
+        "trainer.max_steps=2",
+        "trainer.val_check_interval=1000",
+        "callbacks.rollout=null",
+        "trainer.limit_val_batches=0",
+    ]
+    train(
+        trained, *common, "run_name=text_only", "train_only=[dit.blocks.*.attn_x.*,text_encoder.*]"
+    )
+    before = worldsim.load_world_model(start).dit.state_dict()
+    after = worldsim.load_world_model(
+        trained / "runs" / "text_only" / "checkpoints" / "last.ckpt"
+    ).dit.state_dict()
+    # The weight average of a frozen parameter rounds at float precision only.
+    changed = {k for k in before if not torch.allclose(before[k], after[k], rtol=0, atol=1e-6)}
+    assert changed and all(".attn_x." in k for k in changed), sorted(changed)
+    proc = train(
+        trained, *common, "run_name=typo", "train_only=[dit.blocks.*.atn_x.*]", check=False
+    )
+    assert proc.returncode == 2
+    assert "dit.blocks.*.atn_x.*" in proc.stderr and "match no parameter" in proc.stderr
+
+
+@pytest.mark.slow
 def test_bf16_autocast_option_trains(trained: Path) -> None:
     train(
         trained,

@@ -335,6 +335,15 @@ def build_world_model_stage(cfg: DictConfig, store: Any) -> tuple[Any, Any]:
     )
     if cfg.get("init_weights"):
         load_init_weights(module, str(cfg.init_weights))
+    if cfg.get("train_only") is not None:
+        from worldsim.training.freeze import train_only
+
+        only = cfg.train_only
+        patterns = OmegaConf.to_container(only) if OmegaConf.is_config(only) else only
+        try:
+            train_only(module, patterns)
+        except ValueError as exc:
+            raise UserError(str(exc)) from exc
     return module, _datamodule(cfg, latents_dir)
 
 
