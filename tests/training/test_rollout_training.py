@@ -170,6 +170,17 @@ def test_rollout_training_runs_and_init_weights_starts_from_a_trained_model(
     )
     assert proc.returncode == 2
     assert "different architecture" in proc.stderr and "dim: 32 there, 16 here" in proc.stderr
+    # Another warp interpolation keeps every weight: it is fine-tuned from the same model.
+    train(
+        tmp_path,
+        *ROLLOUT,
+        f"init_weights={first}",
+        "model.yaw_warp_interpolation=nearest",
+        "trainer.max_steps=1",
+        "run_name=nearest",
+    )
+    nearest = load_world_model(tmp_path / "runs" / "nearest" / "checkpoints" / "last.ckpt")
+    assert nearest.dit.config.yaw_warp_interpolation == "nearest"
     proc = train(tmp_path, *ROLLOUT, "init_weights=nowhere.ckpt", "run_name=fourth", check=False)
     assert proc.returncode == 2 and "init_weights=nowhere.ckpt" in proc.stderr
 
@@ -213,6 +224,24 @@ def test_a_turn_only_model_grows_the_ground_view_and_starts_as_itself() -> None:
         new = model.dit.patch_in.weight.view(config.dim, p, p, 3 * c)[..., 2 * c :]
         new.add_(torch.randn(new.shape, generator=g) * 0.2)
     assert np.abs(run(model).astype(int) - run(source)).max() > 8
+
+
+def test_the_warp_interpolation_is_a_model_setting_that_reaches_the_runtime() -> None:
+    import dataclasses
+
+    from worldsim.models.dit import DiTConfig, VideoDiT
+
+    source = tiny_world_model(residual=True, warp=True, steps=1, temperature=0.0)
+    parts = source.parts
+    assert source.ego_warp is not None and source.ego_warp.interpolation == "bilinear"
+    config = dataclasses.replace(parts.dit.config, yaw_warp_interpolation="nearest")
+    dit = VideoDiT(config)
+    dit.load_state_dict(parts.dit.state_dict())  # the same weights
+    model = WorldModel.from_parts(dataclasses.replace(parts, dit=dit), source.sampling)
+    assert model.ego_warp is not None and model.ego_warp.interpolation == "nearest"
+    assert DiTConfig(**config.to_dict()).yaw_warp_interpolation == "nearest"
+    with pytest.raises(ValueError, match="yaw_warp_interpolation='cubic'.*bilinear, bicubic"):
+        dataclasses.replace(config, yaw_warp_interpolation="cubic")
 
 
 @pytest.mark.slow

@@ -151,6 +151,7 @@ def ego_warp_for(
     mount_height: float,
     tokenizer_config: object,
     base: str = "turned",
+    interpolation: str = "bilinear",
 ) -> EgoWarp | None:
     """The warp a model was configured with (``None`` when ``hfov_deg`` is 0); a patch
     tokenizer's latents are warped as pixels, any other tokenizer's latent grid directly."""
@@ -159,4 +160,6 @@ def ego_warp_for(
     block = 1
     if getattr(tokenizer_config, "kind", None) == "patch":
         block = int(tokenizer_config.factor)
-    return EgoWarp(float(hfov_deg), float(horizon), float(mount_height), block, str(base))
+    return EgoWarp(
+        float(hfov_deg), float(horizon), float(mount_height), block, str(base), str(interpolation)
+    )

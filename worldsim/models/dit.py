@@ -61,6 +61,7 @@ class DiTConfig:
     yaw_warp_horizon: float = 0.5  # its principal-point row, as a fraction of the height
     yaw_warp_mount_height: float = 0.0  # its height above the ground (m); >0: ground travels too
     yaw_warp_base: str = "turned"  # with a mount height: add the change to "turned" or "moved"
+    yaw_warp_interpolation: str = "bilinear"  # how the warp resamples: bilinear, bicubic, nearest
     # Null in the presets: worldsim-train fills them from the tokenizer, data and text encoder.
     FILLED_LATER: ClassVar[tuple[str, ...]] = (
         "latent_channels",
@@ -98,6 +99,11 @@ class DiTConfig:
             raise ValueError(
                 f"model.yaw_warp_base={self.yaw_warp_base!r} must be 'turned', or 'moved' with "
                 "a model.yaw_warp_mount_height"
+            )
+        if self.yaw_warp_interpolation not in ("bilinear", "bicubic", "nearest"):
+            raise ValueError(
+                f"model.yaw_warp_interpolation={self.yaw_warp_interpolation!r} must be "
+                "bilinear, bicubic or nearest"
             )
 
     @property

@@ -71,6 +71,7 @@ class WorldModel:
             cfg.yaw_warp_mount_height,
             tok_cfg,
             cfg.yaw_warp_base,
+            cfg.yaw_warp_interpolation,
         )
         self.sampling = sampling or SamplingConfig()
         self.metadata = dict(metadata or {})

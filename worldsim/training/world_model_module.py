@@ -70,6 +70,7 @@ class WorldModelModule(L.LightningModule):
             cfg.yaw_warp_mount_height,
             tokenizer.config,
             cfg.yaw_warp_base,
+            cfg.yaw_warp_interpolation,
         )
         self.env_heads = env_heads
         self.env_heads_weight = float(env_heads_weight)
