@@ -359,9 +359,7 @@ def load_init_weights(module: Any, path: str) -> None:
     ours, theirs = module.dit.config.to_dict(), source.dit.config.to_dict()
     # How the warp resamples changes no weight, so a model may be fine-tuned for another one.
     retuned = {"yaw_warp_interpolation"}
-    differ = sorted(
-        k for k in (set(ours) | set(theirs)) - retuned if ours.get(k) != theirs.get(k)
-    )
+    differ = sorted(k for k in (set(ours) | set(theirs)) - retuned if ours.get(k) != theirs.get(k))
     # A turn-only model may grow the ground-moved input (its new weights start at zero).
     grown = {"yaw_warp_mount_height", "yaw_warp_base"}
     grows = bool(differ) and set(differ) <= grown and not theirs["yaw_warp_mount_height"]
