@@ -1,14 +1,16 @@
 """How sharp generated frames stay over a rollout, against the truth's own sharpness.
 
 Usage: python benchmarks/sharpness.py [--checkpoint PATH] [--starts 6] [--steps 60] [--seed 2]
-    [--yaw true|zero] [--interpolation bilinear|bicubic|nearest]
+    [--yaw true|zero] [--interpolation bilinear|bicubic|nearest] [--sampling-steps N]
+    [--temperature T]
 
 For each start (validation seed 2 by default, docs/evaluation.md) the world model rolls out
 ``--steps`` frames under the true future's speeds, with the true yaw rates or with zero yaw
 (where the ego warp's turn is the identity and nothing is resampled). Sharpness is the mean
 absolute Laplacian of the grey ground rows (below the principal row), printed at steps 1, 5,
 10, 30 and 60 beside the true frames' and the PSNR against them. ``--interpolation`` swaps the
-ego warp's resampling at sampling time only (the model was trained with bilinear).
+ego warp's resampling at sampling time only (default: the one the model was trained with);
+``--sampling-steps`` and ``--temperature`` replace the checkpoint's sampler settings.
 """
 
 from __future__ import annotations
@@ -44,17 +46,30 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--yaw", choices=("true", "zero"), default="true")
     parser.add_argument(
-        "--interpolation", choices=("bilinear", "bicubic", "nearest"), default="bilinear"
+        "--interpolation",
+        choices=("bilinear", "bicubic", "nearest"),
+        default=None,
+        help="default: the model's own (model.yaw_warp_interpolation)",
     )
+    parser.add_argument("--sampling-steps", type=int, default=None, help="default: the model's")
+    parser.add_argument("--temperature", type=float, default=None, help="default: the model's")
     args = parser.parse_args()
     if args.starts < 1 or args.steps < max(REPORT_STEPS):
         parser.error(f"--starts must be >= 1 and --steps >= {max(REPORT_STEPS)}")
     camera, dt = Camera(), 0.1
     model = worldsim.load_world_model(args.checkpoint)
-    if model.ego_warp is not None:
-        model.ego_warp = dataclasses.replace(model.ego_warp, interpolation=args.interpolation)
-    elif args.interpolation != "bilinear":
+    overrides = {"steps": args.sampling_steps, "temperature": args.temperature}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if overrides:
+        try:
+            model = model.with_sampling(**overrides)
+        except ValueError as exc:
+            parser.error(str(exc))
+    if model.ego_warp is None and args.interpolation is not None:
         parser.error("this model has no ego warp, so --interpolation does not apply")
+    if model.ego_warp is not None and args.interpolation is not None:
+        model.ego_warp = dataclasses.replace(model.ego_warp, interpolation=args.interpolation)
+    warp = model.ego_warp.interpolation if model.ego_warp is not None else "no"
     at = [s - 1 for s in REPORT_STEPS]
     first_row = int(np.ceil(camera.cy)) + 2
     generated, truth, psnr = [], [], []
@@ -75,7 +90,11 @@ def main() -> None:
                 for j in at
             ]
         )
-    print(f"{args.starts} starts (seed {args.seed}), yaw {args.yaw}, {args.interpolation} warp")
+    sampling = model.sampling_dict()
+    print(
+        f"{args.starts} starts (seed {args.seed}), yaw {args.yaw}, {warp} warp, "
+        f"{sampling['steps']} sampling step(s) at temperature {sampling['temperature']}"
+    )
     print("step       " + "".join(f"{s:>8d}" for s in REPORT_STEPS))
     for name, rows in (("generated", generated), ("truth", truth), ("PSNR (dB)", psnr)):
         print(f"{name:11s}" + "".join(f"{v:8.2f}" for v in np.mean(rows, axis=0)))

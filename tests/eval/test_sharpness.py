@@ -30,10 +30,10 @@ def test_sharpness_is_zero_on_flat_frames_and_grows_with_edges() -> None:
 
 
 def test_one_row_per_figure_at_the_reported_steps() -> None:
-    proc = run("--starts", "1", "--interpolation", "nearest")
+    proc = run("--starts", "1", "--interpolation", "nearest", "--sampling-steps", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
-    assert "nearest warp" in lines[0]
+    assert "nearest warp, 2 sampling step(s) at temperature 0.0" in lines[0]
     assert lines[1].split()[1:] == ["1", "5", "10", "30", "60"]
     for name, line in zip(("generated", "truth", "PSNR"), lines[2:5], strict=True):
         assert line.startswith(name)
@@ -44,6 +44,7 @@ def test_bad_settings_are_refused() -> None:
     for args, message in (
         (["--steps", "20"], "--steps >= 60"),
         (["--interpolation", "cubic"], "invalid choice"),
+        (["--sampling-steps", "0"], "steps"),
     ):
         proc = run(*args)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
