@@ -176,7 +176,7 @@ def test_rollout_training_runs_and_init_weights_starts_from_a_trained_model(
         *ROLLOUT,
         f"init_weights={first}",
         "model.yaw_warp_interpolation=nearest",
-        "trainer.max_steps=1",
+        "trainer.max_steps=3",
         "run_name=nearest",
     )
     nearest = load_world_model(tmp_path / "runs" / "nearest" / "checkpoints" / "last.ckpt")
