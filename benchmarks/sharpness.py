@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 import worldsim
+from worldsim.diffusion.ego_warp import INTERPOLATIONS
 from worldsim.eval.ground_truth import make_start, roll_future
 from worldsim.eval.metrics import psnr_frames
 from worldsim.sim.camera import Camera
@@ -47,7 +48,7 @@ def main() -> None:
     parser.add_argument("--yaw", choices=("true", "zero"), default="true")
     parser.add_argument(
         "--interpolation",
-        choices=("bilinear", "bicubic", "nearest"),
+        choices=INTERPOLATIONS,
         default=None,
         help="default: the model's own (model.yaw_warp_interpolation)",
     )

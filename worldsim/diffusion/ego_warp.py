@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")  # the grid_sample modes the warp may use
+
 
 @dataclass(frozen=True)
 class EgoWarp:
@@ -50,9 +52,9 @@ class EgoWarp:
             )
         if self.block < 1:
             raise ValueError(f"ego warp block={self.block} must be at least 1")
-        if self.interpolation not in ("bilinear", "bicubic", "nearest"):
+        if self.interpolation not in INTERPOLATIONS:
             raise ValueError(
-                f"ego warp interpolation={self.interpolation!r} must be bilinear, bicubic or nearest"
+                f"ego warp interpolation={self.interpolation!r} must be one of {INTERPOLATIONS}"
             )
         if self.base not in ("turned", "moved") or (self.base == "moved" and not self.mount_height):
             raise ValueError(

@@ -23,6 +23,7 @@ import torch
 from einops import rearrange, repeat
 from torch import nn
 
+from worldsim.diffusion.ego_warp import INTERPOLATIONS
 from worldsim.models.conditioning import FrameConditioning
 from worldsim.models.kv_cache import KVCache
 from worldsim.models.layers import (
@@ -100,10 +101,10 @@ class DiTConfig:
                 f"model.yaw_warp_base={self.yaw_warp_base!r} must be 'turned', or 'moved' with "
                 "a model.yaw_warp_mount_height"
             )
-        if self.yaw_warp_interpolation not in ("bilinear", "bicubic", "nearest"):
+        if self.yaw_warp_interpolation not in INTERPOLATIONS:
             raise ValueError(
-                f"model.yaw_warp_interpolation={self.yaw_warp_interpolation!r} must be "
-                "bilinear, bicubic or nearest"
+                f"model.yaw_warp_interpolation={self.yaw_warp_interpolation!r} must be one of "
+                f"{INTERPOLATIONS}"
             )
 
     @property
