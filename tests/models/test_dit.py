@@ -250,3 +250,17 @@ def test_a_text_per_frame_conditions_each_frame_on_its_own_text() -> None:
     for i in range(T):
         step = model.forward_step(latents[:, i], clip.frame(i), cache, position=i, commit=True)
         torch.testing.assert_close(step, switched[:, i], rtol=1e-4, atol=1e-4)
+
+
+def test_the_config_accepts_exactly_the_warp_interpolations() -> None:
+    import dataclasses
+
+    from worldsim.diffusion.ego_warp import INTERPOLATIONS
+
+    config = DiTConfig()
+    for mode in INTERPOLATIONS:
+        assert (
+            dataclasses.replace(config, yaw_warp_interpolation=mode).yaw_warp_interpolation == mode
+        )
+    with pytest.raises(ValueError, match="yaw_warp_interpolation='area'"):
+        dataclasses.replace(config, yaw_warp_interpolation="area")

@@ -23,7 +23,6 @@ import torch
 from einops import rearrange, repeat
 from torch import nn
 
-from worldsim.diffusion.ego_warp import INTERPOLATIONS
 from worldsim.models.conditioning import FrameConditioning
 from worldsim.models.kv_cache import KVCache
 from worldsim.models.layers import (
@@ -101,10 +100,12 @@ class DiTConfig:
                 f"model.yaw_warp_base={self.yaw_warp_base!r} must be 'turned', or 'moved' with "
                 "a model.yaw_warp_mount_height"
             )
-        if self.yaw_warp_interpolation not in INTERPOLATIONS:
+        # The same modes as worldsim.diffusion.ego_warp.INTERPOLATIONS (models may not import
+        # diffusion; tests/models/test_dit.py keeps the two equal).
+        if self.yaw_warp_interpolation not in ("bilinear", "bicubic", "nearest"):
             raise ValueError(
                 f"model.yaw_warp_interpolation={self.yaw_warp_interpolation!r} must be one of "
-                f"{INTERPOLATIONS}"
+                "('bilinear', 'bicubic', 'nearest')"
             )
 
     @property
