@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from worldsim.diffusion.prediction import check_prediction
+from worldsim.diffusion.prediction import check_prediction, check_x0_loss
 
 
 @dataclass
@@ -25,6 +25,7 @@ class FlowConfig:
     text_dropout: float = 0.1
     action_dropout: float = 0.1
     prediction: str = "velocity"  # "velocity" | "x0_residual" (see diffusion/prediction.py)
+    x0_loss: str = "mse"  # x0_residual only: "mse" (conditional mean) | "l1" (median)
     # x0_residual: the previous frame gets Gaussian noise of std ~ U(0, prev_noise) in training,
     # so the model learns to repair the errors its own rollouts feed back to it.
     prev_noise: float = 0.0
@@ -40,6 +41,12 @@ class FlowConfig:
 
     def __post_init__(self) -> None:
         check_prediction(self.prediction)
+        check_x0_loss(self.x0_loss)
+        if self.x0_loss != "mse" and self.prediction != "x0_residual":
+            raise ValueError(
+                f"diffusion.x0_loss={self.x0_loss!r} needs diffusion.prediction=x0_residual "
+                "(a velocity model is trained with the squared error only)"
+            )
         for name in ("context_prob", "context_noise_max", "text_dropout", "action_dropout"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

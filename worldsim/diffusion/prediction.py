@@ -13,11 +13,22 @@ from __future__ import annotations
 import torch
 
 PREDICTIONS = ("velocity", "x0_residual")
+# How x0_residual_loss penalises the error of x0_hat: "mse" trains the conditional mean (which
+# blurs what the model is unsure of, such as where the next dash lies), "l1" the conditional
+# median (each pixel takes its most likely side instead of an average of both).
+X0_LOSSES = ("mse", "l1")
+L1_EPS = 1e-3  # latent units; sqrt(e^2 + eps^2) keeps the L1 penalty smooth at e = 0
 
 
 def check_prediction(name: str) -> str:
     if name not in PREDICTIONS:
         raise ValueError(f"diffusion.prediction={name!r} is unknown; choose one of {PREDICTIONS}")
+    return name
+
+
+def check_x0_loss(name: str) -> str:
+    if name not in X0_LOSSES:
+        raise ValueError(f"diffusion.x0_loss={name!r} is unknown; choose one of {X0_LOSSES}")
     return name
 
 
@@ -55,9 +66,14 @@ def x0_residual_loss(
     prev_BT: torch.Tensor,
     t_BT: torch.Tensor,
     mask_BT: torch.Tensor,
+    kind: str = "mse",
 ) -> torch.Tensor:
-    """SNR-weighted squared error of ``prev + output`` against the clean frames in the mask."""
-    x0_hat = prev_BT.float() + output_BT.float()
-    per_frame = (x0_hat - x0_BT.float()).pow(2).flatten(2).mean(-1)  # (B, T)
+    """SNR-weighted error of ``prev + output`` against the clean frames in the mask: squared
+    (``kind="mse"``) or absolute, smoothed at zero (``kind="l1"``)."""
+    check_x0_loss(kind)
+    error = prev_BT.float() + output_BT.float() - x0_BT.float()
+    squared = error.pow(2)
+    per_element = squared if kind == "mse" else (squared + L1_EPS**2).sqrt() - L1_EPS
+    per_frame = per_element.flatten(2).mean(-1)  # (B, T)
     weight = snr_weight(t_BT.float()) * mask_BT
     return (per_frame * weight).sum() / mask_BT.sum().clamp_min(1.0)

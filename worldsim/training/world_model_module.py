@@ -162,7 +162,7 @@ class WorldModelModule(L.LightningModule):
         if self.flow.prediction == "x0_residual":
             mask = mask.clone()
             mask[:, 0] = 0.0  # the first frame of a clip has no previous frame to start from
-            return x0_residual_loss(pred, x0, prev, levels, mask)
+            return x0_residual_loss(pred, x0, prev, levels, mask, self.flow.x0_loss)
         return flow_loss(pred, velocity_target(x0, noise), mask)
 
     def clip_text(
