@@ -264,3 +264,45 @@ def test_the_config_accepts_exactly_the_warp_interpolations() -> None:
         )
     with pytest.raises(ValueError, match="yaw_warp_interpolation='area'"):
         dataclasses.replace(config, yaw_warp_interpolation="area")
+
+
+def test_streaming_shortcuts_give_the_full_forward() -> None:
+    """Precomputed text keys/values, the single-query temporal attention and a commit that
+    stops at the last block's keys/values stream exactly what the clip forward computes."""
+    torch.manual_seed(0)
+    model = randomized(VideoDiT(tiny_config(prev_frame_input=True)))
+    latents, cond = inputs(frames=8)
+    cond = replace(cond, prev_latents=torch.randn(latents.shape))
+    full = model(latents, cond)
+    text_kv = model.text_keys_values(cond.text_tokens)
+    assert len(text_kv) == 2 and text_kv[0][0].shape == (B, 4, L_TEXT, 16)
+    cache, outs = model.new_cache(), []
+    for i in range(8):
+        frame = replace(cond.frame(i), text_kv=text_kv)
+        outs.append(model.forward_step(latents[:, i], frame, cache, position=i))
+        model.commit_step(latents[:, i], frame, cache, position=i)
+    torch.testing.assert_close(torch.stack(outs, 1), full, rtol=1e-4, atol=1e-5)
+    # The commit wrote what forward_step(commit=True) writes.
+    reference = model.new_cache()
+    for i in range(8):
+        model.forward_step(latents[:, i], cond.frame(i), reference, position=i, commit=True)
+    for layer in range(2):
+        torch.testing.assert_close(cache.k[layer], reference.k[layer], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(cache.v[layer], reference.v[layer], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="text_kv holds 1 blocks"):
+        model.forward_step(latents[:, 0], replace(cond.frame(0), text_kv=text_kv[:1]), cache, 0)
+
+
+def test_single_query_attention_equals_the_fused_kernel() -> None:
+    from worldsim.models.layers import Attention
+
+    torch.manual_seed(0)
+    attn = Attention(64, 4)
+    g = torch.Generator().manual_seed(3)
+    q = torch.randn(30, 4, 1, 16, generator=g)
+    k, v = torch.randn(30, 4, 6, 16, generator=g), torch.randn(30, 4, 6, 16, generator=g)
+    mask = torch.rand(30, 1, 1, 6, generator=g) > 0.4
+    mask[..., -1] = True  # a streamed frame always sees itself
+    torch.testing.assert_close(
+        attn.attend_one(q, k, v, mask), attn.attend(q, k, v, mask), rtol=1e-5, atol=1e-6
+    )

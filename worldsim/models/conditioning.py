@@ -25,6 +25,10 @@ class FrameConditioning:
     text_mask: torch.Tensor  # (B, L) or (B, T, L): True on real (non-padding) tokens
     text_pooled: torch.Tensor  # (B, D_text) or (B, T, D_text)
     prev_latents: torch.Tensor | None = None  # (B, T, C, h, w) or (B, C, h, w); prev_frame_input
+    # One frame with one text per row only: per block, the text's cross-attention keys and
+    # values ``(B, H, L, hd)`` from ``VideoDiT.text_keys_values``, computed once per prompt
+    # instead of in every streamed pass (the text tokens above must be the ones they came from).
+    text_kv: tuple[tuple[torch.Tensor, torch.Tensor], ...] | None = None
 
     def frame(self, index: int) -> FrameConditioning:
         """The conditioning of frame ``index`` of a clip, for ``forward_step``."""

@@ -147,7 +147,13 @@ class DiTBlock(nn.Module):
         time_mask: torch.Tensor,
         cache: KVCache | None = None,
         layer: int = 0,
+        text_kv: tuple[torch.Tensor, torch.Tensor] | None = None,
+        kv_only: bool = False,
     ) -> torch.Tensor:
+        """``x_BTSD`` after this block. With a ``cache``: ``text_kv`` are this block's
+        precomputed text keys and values, and ``kv_only`` stops once the temporal keys and
+        values are staged (a commit's last block: nothing after them is ever read), returning
+        ``x_BTSD`` unchanged past that point."""
         b, t, s, _ = x_BTSD.shape
         mods = self.ada(c_BTD)[:, :, None, :].chunk(9, dim=-1)  # 9 x (B, T, 1, D)
         sh_s, sc_s, g_s, sh_t, sc_t, g_t, sh_m, sc_m, g_m = mods
@@ -162,13 +168,22 @@ class DiTBlock(nn.Module):
         k = apply_rope(k, rope_TA)
         if cache is not None:
             k, v = cache.extend(layer, k, v)  # (B*S, H, slots + 1, hd)
-        h = self.attn_t.attend(q, k, v, time_mask)  # (B*S, T, D)
+            if kv_only:
+                return x_BTSD
+        if cache is not None and t == 1:
+            h = self.attn_t.attend_one(q, k, v, time_mask)  # (B*S, 1, D)
+        else:
+            h = self.attn_t.attend(q, k, v, time_mask)  # (B*S, T, D)
         x_BTSD = x_BTSD + g_t * rearrange(h, "(b s) t d -> b t s d", b=b)
 
         h = self.norm_x(x_BTSD)
         if text_BLD.ndim == 3:  # one text per row
             h = rearrange(h, "b t s d -> b (t s) d")
-            h = self.attn_x(h, text_BLD, mask=text_mask_BL[:, None, None, :])  # (B, T*S, D)
+            mask_x = text_mask_BL[:, None, None, :]
+            if text_kv is not None:
+                h = self.attn_x.attend(self.attn_x.project_q(h), *text_kv, mask_x)
+            else:
+                h = self.attn_x(h, text_BLD, mask=mask_x)  # (B, T*S, D)
             h = rearrange(h, "b (t s) d -> b t s d", t=t)
         else:  # (B, T, L, D): a text per frame (a prompt switched inside the clip)
             h = self.attn_x(
@@ -301,6 +316,14 @@ class VideoDiT(nn.Module):
         return self._output(x, c)
 
     # -- one frame at a time (streaming generation) -------------------------------------------
+    def text_keys_values(
+        self, text_tokens_BLD: torch.Tensor
+    ) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+        """Every block's cross-attention keys and values ``(B, H, L, hd)`` of one text per row,
+        for ``FrameConditioning.text_kv``: a prompt costs them once, not once per pass."""
+        text = self.text_proj(text_tokens_BLD)
+        return tuple(block.attn_x.project_kv(text) for block in self.blocks)
+
     def new_cache(self) -> KVCache:
         """An empty cache sized for this model's depth and context window."""
         return KVCache(depth=self.config.depth, window=self.config.context_window)
@@ -319,6 +342,35 @@ class VideoDiT(nn.Module):
         ``commit`` (a bool, or a bool per row) stores this frame's keys and values so that
         later frames can see it.
         """
+        x, c = self._step_blocks(latents_BCHW, cond, cache, position, kv_only=False)
+        self._finish_step(latents_BCHW.shape[0], latents_BCHW.device, cache, commit)
+        return self._output(x, c)[:, 0]
+
+    def commit_step(
+        self,
+        latents_BCHW: torch.Tensor,
+        cond: FrameConditioning,
+        cache: KVCache,
+        position: int | torch.Tensor,
+        commit: bool | torch.Tensor = True,
+    ) -> None:
+        """Store one finished frame's keys and values in ``cache`` (for the rows where
+        ``commit`` is True) without computing its output: the same cache as ``forward_step``
+        with that ``commit``, for about four fifths of its work (the last block stops at its
+        temporal keys and values)."""
+        self._step_blocks(latents_BCHW, cond, cache, position, kv_only=True)
+        self._finish_step(latents_BCHW.shape[0], latents_BCHW.device, cache, commit)
+
+    def _step_blocks(
+        self,
+        latents_BCHW: torch.Tensor,
+        cond: FrameConditioning,
+        cache: KVCache,
+        position: int | torch.Tensor,
+        kv_only: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens ``(B, 1, S, D)`` after every block and the conditioning ``(B, 1, D)`` of one
+        streamed frame, the new keys and values staged in ``cache``."""
         self._check(latents_BCHW, (1, 2, 3))
         b = latents_BCHW.shape[0]
         device = latents_BCHW.device
@@ -334,12 +386,36 @@ class VideoDiT(nn.Module):
         c = self._conditioning(
             cond.levels[:, None], cond.motion[:, None], cond.motion_valid[:, None], cond.text_pooled
         )
-        text = self.text_proj(cond.text_tokens)
+        text_kv = cond.text_kv if cond.text_tokens.ndim == 3 else None
+        if text_kv is not None and len(text_kv) != len(self.blocks):
+            raise ValueError(
+                f"cond.text_kv holds {len(text_kv)} blocks' keys and values but the model has "
+                f"{len(self.blocks)} blocks; compute them with this model's text_keys_values"
+            )
+        text = cond.text_tokens if text_kv is not None else self.text_proj(cond.text_tokens)
+        last = len(self.blocks) - 1
         for layer, block in enumerate(self.blocks):
-            x = block(x, c, text, cond.text_mask, rope, time_mask, cache=cache, layer=layer)
-        rows = torch.as_tensor(commit, device=device).expand(b)
+            x = block(
+                x,
+                c,
+                text,
+                cond.text_mask,
+                rope,
+                time_mask,
+                cache=cache,
+                layer=layer,
+                text_kv=None if text_kv is None else text_kv[layer],
+                kv_only=kv_only and layer == last,
+            )
+        return x, c
+
+    @staticmethod
+    def _finish_step(
+        batch: int, device: torch.device, cache: KVCache, commit: bool | torch.Tensor
+    ) -> None:
+        """Commit the staged frame for the rows where ``commit`` is True, else drop it."""
+        rows = torch.as_tensor(commit, device=device).expand(batch)
         if bool(rows.any()):
             cache.commit(rows)
         else:
             cache.discard()
-        return self._output(x, c)[:, 0]

@@ -116,6 +116,22 @@ class Attention(nn.Module):
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.out(rearrange(out, "b h n d -> b n (h d)"))
 
+    def attend_one(
+        self,
+        q_NH1d: torch.Tensor,
+        k_NHnd: torch.Tensor,
+        v_NHnd: torch.Tensor,
+        mask_N11n: torch.Tensor,
+    ) -> torch.Tensor:
+        """``attend`` for a single query per row over a few keys (a streamed frame's temporal
+        attention): the same result without the fused kernel's per-row set-up, which dominates
+        at one query and a handful of keys. ``mask_N11n`` is boolean, True = may attend."""
+        scores_NHn = (q_NH1d * k_NHnd).sum(-1) * self.head_dim**-0.5
+        scores_NHn = scores_NHn.masked_fill(~mask_N11n[:, :, 0, :], float("-inf"))
+        weights_NHn1 = scores_NHn.softmax(dim=-1)[..., None]
+        out_NHd = (weights_NHn1 * v_NHnd).sum(-2)
+        return self.out(rearrange(out_NHd, "b h d -> b 1 (h d)"))
+
     def forward(
         self,
         x_BND: torch.Tensor,

@@ -4,13 +4,15 @@ guidance branch. Branch rows are branch-major: row ``k * B + b`` is row ``b`` of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
 from worldsim.diffusion.guidance import GuidanceScales, guidance_batch
 from worldsim.models.conditioning import FrameConditioning
+
+TextKeysValues = Callable[[torch.Tensor], tuple[tuple[torch.Tensor, torch.Tensor], ...]]
 
 
 def expand_branches(x_B: torch.Tensor, scales: GuidanceScales) -> torch.Tensor:
@@ -21,13 +23,21 @@ def expand_branches(x_B: torch.Tensor, scales: GuidanceScales) -> torch.Tensor:
 class BranchConditioner:
     """The encoded prompts of every row, and the per-frame conditioning built from them."""
 
-    def __init__(self, text_encoder: nn.Module, device: torch.device, dtype: torch.dtype) -> None:
+    def __init__(
+        self,
+        text_encoder: nn.Module,
+        device: torch.device,
+        dtype: torch.dtype,
+        text_keys_values: TextKeysValues | None = None,
+    ) -> None:
         self.text_encoder = text_encoder
         self.device = device
         self.dtype = dtype
+        self.text_keys_values = text_keys_values  # VideoDiT.text_keys_values, to run once
         self.prompts: list[str] = []
         # tokens (B', L, D), mask (B', L) and pooled (B', D) over the B' = branches * B rows
         self.text: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.text_kv: tuple[tuple[torch.Tensor, torch.Tensor], ...] | None = None
 
     def set_prompts(self, prompts: str | Sequence[str], batch: int, scales: GuidanceScales) -> None:
         """Condition the ``batch`` rows on ``prompts`` (one, or one per row); re-encodes only
@@ -42,7 +52,9 @@ class BranchConditioner:
         expanded, _ = guidance_batch(listed, valid_B, scales)
         with torch.no_grad():
             enc = self.text_encoder(expanded)
-        self.text = (enc.tokens_BLD.to(self.dtype), enc.mask_BL, enc.pooled_BD.to(self.dtype))
+            self.text = (enc.tokens_BLD.to(self.dtype), enc.mask_BL, enc.pooled_BD.to(self.dtype))
+            kv = self.text_keys_values
+            self.text_kv = None if kv is None else kv(self.text[0])
 
     def replace_prompts(
         self, rows: Sequence[int], prompts: Sequence[str], scales: GuidanceScales
@@ -76,4 +88,6 @@ class BranchConditioner:
         """The conditioning of one frame per branch row, with the current prompts' text."""
         assert self.text is not None, "set_prompts() first"
         tokens_BLD, mask_BL, pooled_BD = self.text
-        return FrameConditioning(t_B, motion_BA, valid_B, tokens_BLD, mask_BL, pooled_BD, prev_BCHW)
+        return FrameConditioning(
+            t_B, motion_BA, valid_B, tokens_BLD, mask_BL, pooled_BD, prev_BCHW, self.text_kv
+        )

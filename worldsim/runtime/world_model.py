@@ -78,7 +78,9 @@ class WorldModel:
         self.cache: KVCache | None = None
         self.position_B = torch.zeros(0, dtype=torch.long, device=self.device)
         self.batch = 0
-        self._cond = BranchConditioner(self.text_encoder, self.device, dtype)
+        self._cond = BranchConditioner(
+            self.text_encoder, self.device, dtype, self.dit.text_keys_values
+        )
         self._prev: torch.Tensor | None = None  # (B, C, h, w) clean latents of the last frame
         self._reference = UncachedReference(self.dit)  # the history, when use_cache is False
 
@@ -408,7 +410,7 @@ class WorldModel:
             return
         position_B = self._expand(self.position_B)
         commit_B = self._expand(rows_B)
-        self.dit.forward_step(self._expand(latents_BCHW), cond, self.cache, position_B, commit_B)
+        self.dit.commit_step(self._expand(latents_BCHW), cond, self.cache, position_B, commit_B)
         self.position_B[rows_B] += 1
         assert self._prev is not None
         self._prev[rows_B] = clean_BCHW[rows_B]
