@@ -301,8 +301,15 @@ def test_single_query_attention_equals_the_fused_kernel() -> None:
     g = torch.Generator().manual_seed(3)
     q = torch.randn(30, 4, 1, 16, generator=g)
     k, v = torch.randn(30, 4, 6, 16, generator=g), torch.randn(30, 4, 6, 16, generator=g)
-    mask = torch.rand(30, 1, 1, 6, generator=g) > 0.4
-    mask[..., -1] = True  # a streamed frame always sees itself
+    valid = torch.rand(30, 5, generator=g) > 0.4
+    valid[0] = False  # a row with nothing valid in its past still sees itself
+    mask = torch.cat([valid, torch.ones(30, 1, dtype=torch.bool)], dim=1)[:, None, None, :]
+    past = (k[:, :, :5], v[:, :, :5], valid)
     torch.testing.assert_close(
-        attn.attend_one(q, k, v, mask), attn.attend(q, k, v, mask), rtol=1e-5, atol=1e-6
+        attn.attend_one(q, k[:, :, 5:], v[:, :, 5:], past),
+        attn.attend(q, k, v, mask),
+        rtol=1e-5,
+        atol=1e-6,
     )
+    alone = attn.attend(q, k[:, :, 5:], v[:, :, 5:], None)
+    torch.testing.assert_close(attn.attend_one(q, k[:, :, 5:], v[:, :, 5:]), alone)

@@ -144,13 +144,15 @@ class DiTBlock(nn.Module):
         text_BLD: torch.Tensor,  # (B, L, D), or (B, T, L, D) with a text per frame
         text_mask_BL: torch.Tensor,  # (B, L), or (B, T, L)
         rope_TA: torch.Tensor,
-        time_mask: torch.Tensor,
+        time_mask: torch.Tensor | None,  # (T, T) band of a clip; streamed: (B*S, slots) or None
         cache: KVCache | None = None,
         layer: int = 0,
         text_kv: tuple[torch.Tensor, torch.Tensor] | None = None,
         kv_only: bool = False,
     ) -> torch.Tensor:
-        """``x_BTSD`` after this block. With a ``cache``: ``text_kv`` are this block's
+        """``x_BTSD`` after this block. With a ``cache`` (one streamed frame, ``T = 1``),
+        ``time_mask`` says which cached slots each token row may attend to (``None`` while
+        nothing is cached), ``text_kv`` are this block's
         precomputed text keys and values, and ``kv_only`` stops once the temporal keys and
         values are staged (a commit's last block: nothing after them is ever read), returning
         ``x_BTSD`` unchanged past that point."""
@@ -166,14 +168,15 @@ class DiTBlock(nn.Module):
         q = apply_rope(self.attn_t.project_q(h), rope_TA)  # (B*S, H, T, hd)
         k, v = self.attn_t.project_kv(h)
         k = apply_rope(k, rope_TA)
-        if cache is not None:
-            k, v = cache.extend(layer, k, v)  # (B*S, H, slots + 1, hd)
+        if cache is None:
+            h = self.attn_t.attend(q, k, v, time_mask)  # (B*S, T, D)
+        else:  # one streamed frame (T = 1): its own key and the cached ones
+            cache.stage(layer, k, v)
             if kv_only:
                 return x_BTSD
-        if cache is not None and t == 1:
-            h = self.attn_t.attend_one(q, k, v, time_mask)  # (B*S, 1, D)
-        else:
-            h = self.attn_t.attend(q, k, v, time_mask)  # (B*S, T, D)
+            past = cache.past(layer)
+            past = None if past is None or time_mask is None else (*past, time_mask)
+            h = self.attn_t.attend_one(q, k, v, past)  # (B*S, 1, D)
         x_BTSD = x_BTSD + g_t * rearrange(h, "(b s) t d -> b t s d", b=b)
 
         h = self.norm_x(x_BTSD)
@@ -379,8 +382,8 @@ class VideoDiT(nn.Module):
         rope = rope_angles(
             repeat(pos_B, "b -> (b s) 1 1", s=s), self.config.dim // self.config.heads
         )
-        valid_BN = cache.valid_with_new(b, device)  # (B, slots + 1)
-        time_mask = repeat(valid_BN, "b n -> (b s) 1 1 n", s=s)
+        valid_BN = cache.valid_BN  # (B, slots) or None before the first commit
+        time_mask = None if valid_BN is None else repeat(valid_BN, "b n -> (b s) n", s=s)
         prev = None if cond.prev_latents is None else cond.prev_latents[:, None]
         x = self._tokens(latents_BCHW[:, None], prev)
         c = self._conditioning(

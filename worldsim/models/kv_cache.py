@@ -49,24 +49,13 @@ class KVCache:
         """Drop the staged frame."""
         self._pending = [None] * self.depth
 
-    def extend(
-        self, layer: int, k: torch.Tensor, v: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Stage the new frame's keys/values ``(B*S, H, 1, hd)`` of ``layer`` and return them
-        after the cached slots, ``(B*S, H, slots + 1, hd)``."""
-        self.stage(layer, k, v)
+    def past(self, layer: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The cached keys and values of ``layer``, ``(B*S, H, slots, hd)`` each (which slots
+        are valid: ``valid_BN``); ``None`` before the first commit."""
         past_k, past_v = self.k[layer], self.v[layer]
         if past_k is None or past_v is None:
-            return k, v
-        return torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
-
-    def valid_with_new(self, batch: int, device: torch.device) -> torch.Tensor:
-        """Which slots a new frame may attend to, itself last: ``(B, slots + 1)`` (or ``(B, 1)``
-        before the first commit)."""
-        valid_B1 = torch.ones(batch, 1, dtype=torch.bool, device=device)
-        if self.valid_BN is None:
-            return valid_B1
-        return torch.cat([self.valid_BN, valid_B1], dim=1)
+            return None
+        return past_k, past_v
 
     # -- writing ------------------------------------------------------------------------------
     def _allocate(self, k: torch.Tensor, batch: int) -> None:

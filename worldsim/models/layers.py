@@ -119,17 +119,24 @@ class Attention(nn.Module):
     def attend_one(
         self,
         q_NH1d: torch.Tensor,
-        k_NHnd: torch.Tensor,
-        v_NHnd: torch.Tensor,
-        mask_N11n: torch.Tensor,
+        k_NH1d: torch.Tensor,
+        v_NH1d: torch.Tensor,
+        past: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """``attend`` for a single query per row over a few keys (a streamed frame's temporal
-        attention): the same result without the fused kernel's per-row set-up, which dominates
-        at one query and a handful of keys. ``mask_N11n`` is boolean, True = may attend."""
-        scores_NHn = (q_NH1d * k_NHnd).sum(-1) * self.head_dim**-0.5
-        scores_NHn = scores_NHn.masked_fill(~mask_N11n[:, :, 0, :], float("-inf"))
-        weights_NHn1 = scores_NHn.softmax(dim=-1)[..., None]
-        out_NHd = (weights_NHn1 * v_NHnd).sum(-2)
+        """``attend`` for a single query per row over its own key and a few cached ones (a
+        streamed frame's temporal attention), ``(N, 1, D)``: the same result without the fused
+        kernel's per-row set-up, which dominates at one query and a handful of keys, and
+        without copying the cache to append the new key. ``past`` is the cached keys and
+        values ``(N, H, n, hd)`` and which of them each row may attend to, ``(N, n)`` bool."""
+        scale = self.head_dim**-0.5
+        scores_NH1 = (q_NH1d * k_NH1d).sum(-1) * scale
+        if past is None:  # nothing cached: the frame attends to itself alone
+            return self.out(rearrange(v_NH1d, "b h 1 d -> b 1 (h d)"))
+        past_k, past_v, valid_Nn = past
+        scores_NHn = (q_NH1d * past_k).sum(-1) * scale
+        scores_NHn = scores_NHn.masked_fill(~valid_Nn[:, None, :], float("-inf"))
+        weights = torch.cat([scores_NHn, scores_NH1], dim=-1).softmax(dim=-1)  # (N, H, n + 1)
+        out_NHd = (weights[..., :-1, None] * past_v).sum(-2) + weights[..., -1:] * v_NH1d[:, :, 0]
         return self.out(rearrange(out_NHd, "b h d -> b 1 (h d)"))
 
     def forward(
