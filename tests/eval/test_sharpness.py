@@ -12,7 +12,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "sharpness.py"
 ROOT = SCRIPT.parents[1]
 sys.path.insert(0, str(SCRIPT.parent))
 
-from sharpness import ground_sharpness  # noqa: E402
+from sharpness import ground_sharpness, warp_rollout  # noqa: E402
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -48,3 +48,18 @@ def test_bad_settings_are_refused() -> None:
     ):
         proc = run(*args)
         assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-2000:]
+
+
+def test_the_warp_alone_moves_the_last_frame_and_keeps_it_without_motion() -> None:
+    import worldsim
+
+    model = worldsim.load_world_model()
+    frame = np.random.default_rng(0).integers(0, 256, (*model.resolution, 3), dtype=np.uint8)
+    still = warp_rollout(model, frame, np.zeros((3, 2), np.float32), 0.1)
+    assert still.shape == (3, *frame.shape)
+    assert np.abs(still.astype(int) - frame).max() <= 1
+    moving = warp_rollout(model, frame, np.array([[10.0, 0.3]] * 3, np.float32), 0.1)
+    assert np.abs(moving[-1].astype(int) - frame).mean() > 10
+    proc = run("--starts", "1", "--warp-only")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "(the warp alone, no model)" in proc.stdout.splitlines()[0]
