@@ -7,7 +7,8 @@ Usage:
       python benchmarks/step_time.py --compare /tmp/before --rounds 5
 
 Each round runs the measurement in a fresh process: the median of ``--repeats`` steps per batch
-size after 3 warm-up steps, and the FLOPs of one step counted by ``torch.utils.flop_counter``.
+size after one step whose FLOPs ``torch.utils.flop_counter`` counts (``throughput_targets.py``'s
+batched step).
 With ``--compare DIR`` the rounds alternate between the ``worldsim`` of ``DIR`` and this one,
 on the same weights, and the table gives the median over rounds of each and their ratio.
 """
@@ -19,42 +20,24 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-PROMPT = "day, clear weather, two-lane straight road"
 
 
 def measure(checkpoint: str, batches: list[int], repeats: int) -> dict[str, list[float]]:
     """``{"B": [median seconds of a step, FLOPs of a step]}`` for each batch size ``B``."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    from throughput_targets import batched_step
 
     import worldsim
 
     model = worldsim.load_world_model(checkpoint)
-    h, w = model.resolution
     out = {}
     for batch in batches:
-        runtime = model.with_sampling()
-        g = torch.Generator().manual_seed(0)
-        frames = np.random.default_rng(0).integers(60, 200, (batch, 4, h, w, 3), dtype=np.uint8)
-        runtime.reset(frames, PROMPT, generator=g)
-        motion = np.tile([[10.0, 0.02]], (batch, 1))
-        for _ in range(3):
-            runtime.step(motion, generator=g)
-        counter = FlopCounterMode(display=False)
-        with counter:
-            runtime.step(motion, generator=g)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            runtime.step(motion, generator=g)
-            times.append(time.perf_counter() - start)
-        out[str(batch)] = [float(np.median(times)), float(counter.get_total_flops())]
+        seconds, flops = batched_step(model.with_sampling(), batch, repeats)
+        out[str(batch)] = [seconds, float(flops)]
     return out
 
 
