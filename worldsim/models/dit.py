@@ -359,8 +359,8 @@ class VideoDiT(nn.Module):
     ) -> None:
         """Store one finished frame's keys and values in ``cache`` (for the rows where
         ``commit`` is True) without computing its output: the same cache as ``forward_step``
-        with that ``commit``, for about four fifths of its work (the last block stops at its
-        temporal keys and values)."""
+        with that ``commit``, for less work (the last block stops at its temporal keys and
+        values, and no output layer runs; about 0.9 of a sampling pass, docs/performance.md)."""
         self._step_blocks(latents_BCHW, cond, cache, position, kv_only=True)
         self._finish_step(latents_BCHW.shape[0], latents_BCHW.device, cache, commit)
 

@@ -128,10 +128,10 @@ class Attention(nn.Module):
         kernel's per-row set-up, which dominates at one query and a handful of keys, and
         without copying the cache to append the new key. ``past`` is the cached keys and
         values ``(N, H, n, hd)`` and which of them each row may attend to, ``(N, n)`` bool."""
-        scale = self.head_dim**-0.5
-        scores_NH1 = (q_NH1d * k_NH1d).sum(-1) * scale
         if past is None:  # nothing cached: the frame attends to itself alone
             return self.out(rearrange(v_NH1d, "b h 1 d -> b 1 (h d)"))
+        scale = self.head_dim**-0.5
+        scores_NH1 = (q_NH1d * k_NH1d).sum(-1) * scale
         past_k, past_v, valid_Nn = past
         scores_NHn = (q_NH1d * past_k).sum(-1) * scale
         scores_NHn = scores_NHn.masked_fill(~valid_Nn[:, None, :], float("-inf"))
