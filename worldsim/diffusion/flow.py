@@ -26,6 +26,10 @@ class FlowConfig:
     action_dropout: float = 0.1
     prediction: str = "velocity"  # "velocity" | "x0_residual" (see diffusion/prediction.py)
     x0_loss: str = "mse"  # x0_residual only: "mse" (conditional mean) | "l1" (median)
+    # x0_residual only: weight of the texture term (diffusion/texture_loss.py), which matches
+    # the gradient energy of x0_hat to the truth's in cells of texture_pool latent cells.
+    texture_weight: float = 0.0
+    texture_pool: int = 4
     # x0_residual: the previous frame gets Gaussian noise of std ~ U(0, prev_noise) in training,
     # so the model learns to repair the errors its own rollouts feed back to it.
     prev_noise: float = 0.0
@@ -46,6 +50,16 @@ class FlowConfig:
             raise ValueError(
                 f"diffusion.x0_loss={self.x0_loss!r} needs diffusion.prediction=x0_residual "
                 "(a velocity model is trained with the squared error only)"
+            )
+        if self.texture_weight < 0 or self.texture_pool < 1:
+            raise ValueError(
+                f"diffusion.texture_weight={self.texture_weight} must be >= 0 and "
+                f"diffusion.texture_pool={self.texture_pool} >= 1"
+            )
+        if self.texture_weight > 0 and self.prediction != "x0_residual":
+            raise ValueError(
+                f"diffusion.texture_weight={self.texture_weight} needs "
+                "diffusion.prediction=x0_residual (set it to 0 for a velocity model)"
             )
         for name in ("context_prob", "context_noise_max", "text_dropout", "action_dropout"):
             value = getattr(self, name)

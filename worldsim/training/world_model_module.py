@@ -21,6 +21,7 @@ from worldsim.diffusion.flow import (
 from worldsim.diffusion.guidance import drop_conditions
 from worldsim.diffusion.prediction import x0_residual_loss
 from worldsim.diffusion.samplers import SamplingConfig
+from worldsim.diffusion.texture_loss import texture_loss
 from worldsim.models.conditioning import FrameConditioning, per_frame_text
 from worldsim.models.dit import VideoDiT
 from worldsim.models.env_heads import EnvHeads, transition_pairs
@@ -162,7 +163,12 @@ class WorldModelModule(L.LightningModule):
         if self.flow.prediction == "x0_residual":
             mask = mask.clone()
             mask[:, 0] = 0.0  # the first frame of a clip has no previous frame to start from
-            return x0_residual_loss(pred, x0, prev, levels, mask, self.flow.x0_loss)
+            loss = x0_residual_loss(pred, x0, prev, levels, mask, self.flow.x0_loss)
+            if self.flow.texture_weight > 0:
+                x0_hat = prev.float() + pred.float()
+                texture = texture_loss(x0_hat, x0, mask, self.flow.texture_pool)
+                loss = loss + self.flow.texture_weight * texture
+            return loss
         return flow_loss(pred, velocity_target(x0, noise), mask)
 
     def clip_text(
