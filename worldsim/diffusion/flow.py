@@ -30,6 +30,11 @@ class FlowConfig:
     # the gradient energy of x0_hat to the truth's in cells of texture_pool latent cells.
     texture_weight: float = 0.0
     texture_pool: int = 4
+    # x0_residual only: weight of the adversarial term (diffusion/adversarial.py) on the frames
+    # predicted from the sampler's input, relative to the squared error's pull on the last
+    # layer; adversarial_width is the patch discriminator's first width.
+    adversarial_weight: float = 0.0
+    adversarial_width: int = 32
     # x0_residual: the previous frame gets Gaussian noise of std ~ U(0, prev_noise) in training,
     # so the model learns to repair the errors its own rollouts feed back to it.
     prev_noise: float = 0.0
@@ -59,6 +64,16 @@ class FlowConfig:
         if self.texture_weight > 0 and self.prediction != "x0_residual":
             raise ValueError(
                 f"diffusion.texture_weight={self.texture_weight} needs "
+                "diffusion.prediction=x0_residual (set it to 0 for a velocity model)"
+            )
+        if self.adversarial_weight < 0 or self.adversarial_width < 1:
+            raise ValueError(
+                f"diffusion.adversarial_weight={self.adversarial_weight} must be >= 0 and "
+                f"diffusion.adversarial_width={self.adversarial_width} >= 1"
+            )
+        if self.adversarial_weight > 0 and self.prediction != "x0_residual":
+            raise ValueError(
+                f"diffusion.adversarial_weight={self.adversarial_weight} needs "
                 "diffusion.prediction=x0_residual (set it to 0 for a velocity model)"
             )
         for name in ("context_prob", "context_noise_max", "text_dropout", "action_dropout"):

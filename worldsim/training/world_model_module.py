@@ -10,6 +10,12 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from worldsim.diffusion.adversarial import (
+    DISCRIMINATOR_LOSS_SCALE,
+    PatchDiscriminator,
+    adaptive_weight,
+    adversarial_losses,
+)
 from worldsim.diffusion.ego_warp import ego_warp_for, warp_frames
 from worldsim.diffusion.flow import (
     FlowConfig,
@@ -73,6 +79,11 @@ class WorldModelModule(L.LightningModule):
             cfg.yaw_warp_base,
             cfg.yaw_warp_interpolation,
         )
+        self.discriminator = None
+        if flow.adversarial_weight > 0:
+            self.discriminator = PatchDiscriminator(
+                tokenizer.latent_channels, flow.adversarial_width
+            )
         self.env_heads = env_heads
         self.env_heads_weight = float(env_heads_weight)
         self.register_buffer("motion_mean", torch.tensor(motion_mean, dtype=torch.float32))
@@ -164,12 +175,42 @@ class WorldModelModule(L.LightningModule):
             mask = mask.clone()
             mask[:, 0] = 0.0  # the first frame of a clip has no previous frame to start from
             loss = x0_residual_loss(pred, x0, prev, levels, mask, self.flow.x0_loss)
+            x0_hat = prev.float() + pred.float()
             if self.flow.texture_weight > 0:
-                x0_hat = prev.float() + pred.float()
                 texture = texture_loss(x0_hat, x0, mask, self.flow.texture_pool)
                 loss = loss + self.flow.texture_weight * texture
+            if train and self.discriminator is not None:
+                self.log("train/reconstruction", loss, batch_size=b)
+                loss = loss + self.adversarial(loss, x0_hat, x0, levels, mask)
             return loss
         return flow_loss(pred, velocity_target(x0, noise), mask)
+
+    def adversarial(
+        self,
+        reconstruction: torch.Tensor,
+        x0_hat_BTCHW: torch.Tensor,
+        x0_BTCHW: torch.Tensor,
+        levels_BT: torch.Tensor,
+        mask_BT: torch.Tensor,
+    ) -> torch.Tensor:
+        """The discriminator's loss plus the weighted predictor's loss, on the frames in the
+        loss that start from the sampler's input (level 1), the only frames a one-step sampler
+        makes; zero when a batch has none."""
+        chosen_BT = (mask_BT > 0) & (levels_BT >= 1.0)
+        if not bool(chosen_BT.any()):
+            return reconstruction.new_zeros(())
+        fake_NCHW, real_NCHW = x0_hat_BTCHW[chosen_BT], x0_BTCHW[chosen_BT].float()
+        d_loss, g_loss = adversarial_losses(self.discriminator, real_NCHW, fake_NCHW)
+        layer = self.dit.patch_out.weight
+        scale = torch.ones(()) if not layer.requires_grad else None
+        if scale is None:
+            scale = adaptive_weight(reconstruction, g_loss, layer)
+        weight = self.flow.adversarial_weight * scale
+        size = int(chosen_BT.sum())
+        self.log("train/adv_d", d_loss, batch_size=size)
+        self.log("train/adv_g", g_loss, batch_size=size)
+        self.log("train/adv_weight", weight, batch_size=size)
+        return DISCRIMINATOR_LOSS_SCALE * d_loss + weight * g_loss
 
     def clip_text(
         self, firsts: list[str], lasts: list[str], switch_at_B: torch.Tensor, frames: int
