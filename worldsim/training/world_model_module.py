@@ -80,6 +80,7 @@ class WorldModelModule(L.LightningModule):
             cfg.yaw_warp_interpolation,
         )
         self.discriminator = None
+        self.terms: dict[str, torch.Tensor] = {}  # the last training step's loss terms, logged
         if flow.adversarial_weight > 0:
             self.discriminator = PatchDiscriminator(
                 tokenizer.latent_channels, flow.adversarial_width
@@ -180,7 +181,7 @@ class WorldModelModule(L.LightningModule):
                 texture = texture_loss(x0_hat, x0, mask, self.flow.texture_pool)
                 loss = loss + self.flow.texture_weight * texture
             if train and self.discriminator is not None:
-                self.log("train/reconstruction", loss, batch_size=b)
+                self.terms["reconstruction"] = loss.detach()
                 loss = loss + self.adversarial(loss, x0_hat, x0, levels, mask)
             return loss
         return flow_loss(pred, velocity_target(x0, noise), mask)
@@ -202,14 +203,12 @@ class WorldModelModule(L.LightningModule):
         fake_NCHW, real_NCHW = x0_hat_BTCHW[chosen_BT], x0_BTCHW[chosen_BT].float()
         d_loss, g_loss = adversarial_losses(self.discriminator, real_NCHW, fake_NCHW)
         layer = self.dit.patch_out.weight
-        scale = torch.ones(()) if not layer.requires_grad else None
-        if scale is None:
+        if layer.requires_grad:
             scale = adaptive_weight(reconstruction, g_loss, layer)
+        else:  # a fine-tune that freezes the last layer: the weight as given
+            scale = reconstruction.new_ones(())
         weight = self.flow.adversarial_weight * scale
-        size = int(chosen_BT.sum())
-        self.log("train/adv_d", d_loss, batch_size=size)
-        self.log("train/adv_g", g_loss, batch_size=size)
-        self.log("train/adv_weight", weight, batch_size=size)
+        self.terms.update(adv_d=d_loss.detach(), adv_g=g_loss.detach(), adv_weight=weight)
         return DISCRIMINATOR_LOSS_SCALE * d_loss + weight * g_loss
 
     def clip_text(
@@ -332,9 +331,12 @@ class WorldModelModule(L.LightningModule):
         if not train:
             generator = torch.Generator(device=self.device).manual_seed(1000 + batch_idx)
         x0 = self.latents(batch)
+        self.terms = {}
         loss = self.flow_step(batch, generator, train=train, x0=x0)
         size = len(batch["caption"])
         self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=size, sync_dist=not train)
+        for name, value in self.terms.items():
+            self.log(f"{stage}/{name}", value, batch_size=size, sync_dist=not train)
         heads = self.heads_losses(batch, x0)
         for name, value in heads.items():
             self.log(f"{stage}/heads_{name}", value, batch_size=size, sync_dist=not train)
