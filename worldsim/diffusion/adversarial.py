@@ -19,11 +19,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-# The discriminator's own loss is scaled down before it joins the total: Adam's step does not
-# depend on the scale of a parameter's gradient, but the global gradient-norm clip does, and the
-# predictor's updates should not shrink because the discriminator's gradients are large.
-DISCRIMINATOR_LOSS_SCALE = 0.1
-
 
 class PatchDiscriminator(nn.Module):
     """Logits ``(N, 1, h/4, w/4)`` of "true frame" for latent frames ``(N, C, h, w)``; each

@@ -33,8 +33,12 @@ class FlowConfig:
     # x0_residual only: weight of the adversarial term (diffusion/adversarial.py) on the frames
     # predicted from the sampler's input, relative to the squared error's pull on the last
     # layer; adversarial_width is the patch discriminator's first width.
+    # The discriminator trains alone for adversarial_start steps before the model is paid
+    # for fooling it, at adversarial_lr_scale times the model's learning rate.
     adversarial_weight: float = 0.0
     adversarial_width: int = 32
+    adversarial_start: int = 0
+    adversarial_lr_scale: float = 1.0
     # x0_residual: the previous frame gets Gaussian noise of std ~ U(0, prev_noise) in training,
     # so the model learns to repair the errors its own rollouts feed back to it.
     prev_noise: float = 0.0
@@ -66,10 +70,17 @@ class FlowConfig:
                 f"diffusion.texture_weight={self.texture_weight} needs "
                 "diffusion.prediction=x0_residual (set it to 0 for a velocity model)"
             )
-        if self.adversarial_weight < 0 or self.adversarial_width < 1:
+        if (
+            self.adversarial_weight < 0
+            or self.adversarial_width < 1
+            or self.adversarial_start < 0
+            or self.adversarial_lr_scale <= 0
+        ):
             raise ValueError(
-                f"diffusion.adversarial_weight={self.adversarial_weight} must be >= 0 and "
-                f"diffusion.adversarial_width={self.adversarial_width} >= 1"
+                f"diffusion.adversarial_weight={self.adversarial_weight} must be >= 0, "
+                f"diffusion.adversarial_width={self.adversarial_width} >= 1, "
+                f"diffusion.adversarial_start={self.adversarial_start} >= 0 and "
+                f"diffusion.adversarial_lr_scale={self.adversarial_lr_scale} > 0"
             )
         if self.adversarial_weight > 0 and self.prediction != "x0_residual":
             raise ValueError(

@@ -11,7 +11,6 @@ from einops import rearrange
 from torch import nn
 
 from worldsim.diffusion.adversarial import (
-    DISCRIMINATOR_LOSS_SCALE,
     PatchDiscriminator,
     adaptive_weight,
     adversarial_losses,
@@ -203,13 +202,15 @@ class WorldModelModule(L.LightningModule):
         fake_NCHW, real_NCHW = x0_hat_BTCHW[chosen_BT], x0_BTCHW[chosen_BT].float()
         d_loss, g_loss = adversarial_losses(self.discriminator, real_NCHW, fake_NCHW)
         layer = self.dit.patch_out.weight
-        if layer.requires_grad:
+        if self.global_step < self.flow.adversarial_start:  # the discriminator's head start
+            scale = reconstruction.new_zeros(())
+        elif layer.requires_grad:
             scale = adaptive_weight(reconstruction, g_loss, layer)
         else:  # a fine-tune that freezes the last layer: the weight as given
             scale = reconstruction.new_ones(())
         weight = self.flow.adversarial_weight * scale
         self.terms.update(adv_d=d_loss.detach(), adv_g=g_loss.detach(), adv_weight=weight)
-        return DISCRIMINATOR_LOSS_SCALE * d_loss + weight * g_loss
+        return d_loss + weight * g_loss
 
     def clip_text(
         self, firsts: list[str], lasts: list[str], switch_at_B: torch.Tensor, frames: int
@@ -351,7 +352,46 @@ class WorldModelModule(L.LightningModule):
         return self._step(batch, "val", False, batch_idx)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        return self.schedule.configure([p for p in self.parameters() if p.requires_grad])
+        if self.discriminator is None:
+            return self.schedule.configure([p for p in self.parameters() if p.requires_grad])
+        # The discriminator in its own group, at its own learning rate.
+        players = [
+            {"params": self.predictor_parameters()},
+            {"params": [p for p in self.discriminator.parameters() if p.requires_grad]},
+        ]
+        configured = self.schedule.configure(players)
+        scale = self.flow.adversarial_lr_scale
+        group = configured["optimizer"].param_groups[1]
+        group["lr"], group["initial_lr"] = group["lr"] * scale, group["initial_lr"] * scale
+        scheduler = configured["lr_scheduler"]["scheduler"]
+        scheduler.base_lrs[1] *= scale  # what the schedule multiplies at every step
+        return configured
+
+    def predictor_parameters(self) -> list[nn.Parameter]:
+        """The trainable parameters other than the discriminator's."""
+        disc = {id(p) for p in self.discriminator.parameters()} if self.discriminator else set()
+        return [p for p in self.parameters() if p.requires_grad and id(p) not in disc]
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """With a discriminator, each player's gradient norm is clipped on its own, so that
+        the discriminator's gradients do not shrink the model's steps (nor the reverse)."""
+        if self.discriminator is None or not gradient_clip_val:
+            super().configure_gradient_clipping(
+                optimizer, gradient_clip_val, gradient_clip_algorithm
+            )
+            return
+        if gradient_clip_algorithm not in (None, "norm"):
+            raise ValueError(
+                f"trainer.gradient_clip_algorithm={gradient_clip_algorithm!r}: with "
+                "diffusion.adversarial_weight > 0 only 'norm' clipping is supported"
+            )
+        nn.utils.clip_grad_norm_(self.predictor_parameters(), gradient_clip_val)
+        nn.utils.clip_grad_norm_(list(self.discriminator.parameters()), gradient_clip_val)
 
 
 def clip_captions(batch: dict[str, Any], device: torch.device) -> tuple[list[str], torch.Tensor]:
