@@ -86,6 +86,8 @@ def test_fitting_two_possible_dashes_with_a_discriminator_leaves_the_grey_mean()
     [
         ({"adversarial_weight": -1.0, "prediction": "x0_residual"}, "adversarial_weight"),
         ({"adversarial_width": 0, "prediction": "x0_residual"}, "adversarial_width"),
+        ({"adversarial_start": -1, "prediction": "x0_residual"}, "adversarial_start"),
+        ({"adversarial_lr_scale": 0.0, "prediction": "x0_residual"}, "adversarial_lr_scale"),
         ({"adversarial_weight": 0.1}, "x0_residual"),
     ],
 )
@@ -94,10 +96,13 @@ def test_bad_adversarial_settings_are_refused(settings: dict, message: str) -> N
         FlowConfig(**settings)
 
 
-def test_a_training_step_with_the_adversarial_term_trains_both_players() -> None:
+def adversarial_module(**settings: float) -> WorldModelModule:
+    """A tiny residual world model with the adversarial term, wrapped for training."""
     parts = tiny_world_model(residual=True, warp=True).parts
-    flow = FlowConfig(prediction="x0_residual", sampler_prob=1.0, adversarial_weight=0.5)
-    m = WorldModelModule(
+    flow = FlowConfig(
+        prediction="x0_residual", sampler_prob=1.0, rollout_prob=1.0, rollout_frames=2, **settings
+    )
+    return WorldModelModule(
         parts.tokenizer,
         parts.dit,
         parts.text_encoder,
@@ -108,6 +113,10 @@ def test_a_training_step_with_the_adversarial_term_trains_both_players() -> None
         dt=parts.dt,
         sampling=SAMPLING,
     )
+
+
+def test_a_training_step_with_the_adversarial_term_trains_both_players() -> None:
+    m = adversarial_module(adversarial_weight=0.5)
     assert m.discriminator is not None
     x0, cond = clip(m)
     m.train()
@@ -116,12 +125,45 @@ def test_a_training_step_with_the_adversarial_term_trains_both_players() -> None
     assert torch.isfinite(loss)
     assert all(p.grad is not None for p in m.discriminator.parameters())
     assert m.dit.patch_out.weight.grad is not None
+    # A step without a rollout leaves it out: predictions from true frames are not judged.
+    m.flow.rollout_prob = 0.0
+    m.flow_step({"cond": cond, "caption": ["day", "night"]}, x0=x0)
+    assert "adv_d" not in m.terms
     # Validation leaves the term out: its loss stays comparable with a run without it.
     m.zero_grad(set_to_none=True)
     m.eval()
     val = m.flow_step({"cond": cond, "caption": ["day", "night"]}, x0=x0, train=False)
     val.backward()
     assert all(p.grad is None for p in m.discriminator.parameters())
+
+
+def test_the_discriminator_has_its_own_learning_rate_and_gradient_clip() -> None:
+    m = adversarial_module(adversarial_weight=0.5, adversarial_lr_scale=4.0)
+    configured = m.configure_optimizers()
+    optimizer, scheduler = configured["optimizer"], configured["lr_scheduler"]["scheduler"]
+    model_group, disc_group = optimizer.param_groups
+    assert {id(p) for p in disc_group["params"]} == {id(p) for p in m.discriminator.parameters()}
+    assert not {id(p) for p in model_group["params"]} & {id(p) for p in disc_group["params"]}
+    for _ in range(3):
+        scheduler.step()
+        assert disc_group["lr"] == pytest.approx(4.0 * model_group["lr"])
+    # Large discriminator gradients are clipped on their own: the model's stay as they are.
+    for p in m.parameters():
+        p.grad = torch.full_like(p, 1e-6)
+    for p in m.discriminator.parameters():
+        p.grad = torch.full_like(p, 100.0)
+    m.configure_gradient_clipping(optimizer, 1.0, "norm")
+    assert all(torch.all(p.grad == 1e-6) for p in m.predictor_parameters())
+    disc_norm = torch.cat([p.grad.flatten() for p in m.discriminator.parameters()]).norm()
+    assert float(disc_norm) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_the_model_is_not_paid_for_fooling_the_discriminator_before_its_head_start() -> None:
+    m = adversarial_module(adversarial_weight=0.5, adversarial_start=10)
+    x0, cond = clip(m)
+    m.train()
+    m.flow_step({"cond": cond, "caption": ["day", "day"]}, x0=x0)
+    assert float(m.terms["adv_weight"]) == 0.0 and float(m.terms["adv_d"]) > 0
 
 
 @pytest.mark.slow

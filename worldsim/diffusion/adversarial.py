@@ -46,12 +46,22 @@ class PatchDiscriminator(nn.Module):
 
 
 def adversarial_losses(
-    disc: PatchDiscriminator, real_NCHW: torch.Tensor, fake_NCHW: torch.Tensor
+    disc: PatchDiscriminator,
+    real_NCHW: torch.Tensor,
+    fake_NCHW: torch.Tensor,
+    context_NCHW: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(discriminator_loss, predictor_loss)``, the non-saturating logistic losses.
 
-    The discriminator's loss has gradients only for its weights; the predictor's only for
-    ``fake_NCHW`` (through a frozen view of the discriminator)."""
+    With ``context_NCHW`` (the frame both were predicted from) the discriminator sees it
+    beside each frame and judges the pair: after a blurred context the true next frame is
+    still sharp, so a prediction that keeps the blur is told apart even where the blur alone
+    would pass. The discriminator's loss has gradients only for its weights; the predictor's
+    only for ``fake_NCHW`` (through a frozen view of the discriminator)."""
+    if context_NCHW is not None:
+        context_NCHW = context_NCHW.detach()
+        real_NCHW = torch.cat([context_NCHW, real_NCHW], dim=1)
+        fake_NCHW = torch.cat([context_NCHW, fake_NCHW], dim=1)
     logits_real = disc(real_NCHW.detach())
     logits_fake = disc(fake_NCHW.detach())
     d_loss = F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean()

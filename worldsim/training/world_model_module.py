@@ -81,8 +81,9 @@ class WorldModelModule(L.LightningModule):
         self.discriminator = None
         self.terms: dict[str, torch.Tensor] = {}  # the last training step's loss terms, logged
         if flow.adversarial_weight > 0:
+            # It judges (previous frame as the residual starts from it, frame) pairs.
             self.discriminator = PatchDiscriminator(
-                tokenizer.latent_channels, flow.adversarial_width
+                2 * tokenizer.latent_channels, flow.adversarial_width
             )
         self.env_heads = env_heads
         self.env_heads_weight = float(env_heads_weight)
@@ -136,6 +137,7 @@ class WorldModelModule(L.LightningModule):
         x0: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The flow-matching loss of a batch (``x0``: its latents, when already encoded)."""
+        self.terms = {}
         x0 = self.latents(batch) if x0 is None else x0
         b, t = x0.shape[:2]
         cond = batch["cond"] if "cond" in batch else batch["ego_motion_norm"]
@@ -179,9 +181,11 @@ class WorldModelModule(L.LightningModule):
             if self.flow.texture_weight > 0:
                 texture = texture_loss(x0_hat, x0, mask, self.flow.texture_pool)
                 loss = loss + self.flow.texture_weight * texture
-            if train and self.discriminator is not None:
+            # Only after a rollout: a prediction from the model's own frames is where the
+            # mean guess blurs, and one from true frames is too close to the truth to tell.
+            if train and self.discriminator is not None and context is not None:
                 self.terms["reconstruction"] = loss.detach()
-                loss = loss + self.adversarial(loss, x0_hat, x0, levels, mask)
+                loss = loss + self.adversarial(loss, x0_hat, x0, prev, levels, mask)
             return loss
         return flow_loss(pred, velocity_target(x0, noise), mask)
 
@@ -190,17 +194,20 @@ class WorldModelModule(L.LightningModule):
         reconstruction: torch.Tensor,
         x0_hat_BTCHW: torch.Tensor,
         x0_BTCHW: torch.Tensor,
+        prev_BTCHW: torch.Tensor,
         levels_BT: torch.Tensor,
         mask_BT: torch.Tensor,
     ) -> torch.Tensor:
         """The discriminator's loss plus the weighted predictor's loss, on the frames in the
         loss that start from the sampler's input (level 1), the only frames a one-step sampler
-        makes; zero when a batch has none."""
+        makes, each beside the previous frame it was predicted from (``prev_BTCHW``, the
+        residual's base); zero when a batch has none."""
         chosen_BT = (mask_BT > 0) & (levels_BT >= 1.0)
         if not bool(chosen_BT.any()):
             return reconstruction.new_zeros(())
         fake_NCHW, real_NCHW = x0_hat_BTCHW[chosen_BT], x0_BTCHW[chosen_BT].float()
-        d_loss, g_loss = adversarial_losses(self.discriminator, real_NCHW, fake_NCHW)
+        context_NCHW = prev_BTCHW[chosen_BT].float()
+        d_loss, g_loss = adversarial_losses(self.discriminator, real_NCHW, fake_NCHW, context_NCHW)
         layer = self.dit.patch_out.weight
         if self.global_step < self.flow.adversarial_start:  # the discriminator's head start
             scale = reconstruction.new_zeros(())
@@ -332,7 +339,6 @@ class WorldModelModule(L.LightningModule):
         if not train:
             generator = torch.Generator(device=self.device).manual_seed(1000 + batch_idx)
         x0 = self.latents(batch)
-        self.terms = {}
         loss = self.flow_step(batch, generator, train=train, x0=x0)
         size = len(batch["caption"])
         self.log(f"{stage}/loss", loss, prog_bar=True, batch_size=size, sync_dist=not train)
