@@ -155,7 +155,7 @@ def test_the_discriminator_has_its_own_learning_rate_and_gradient_clip() -> None
     m.configure_gradient_clipping(optimizer, 1.0, "norm")
     assert all(torch.all(p.grad == 1e-6) for p in m.predictor_parameters())
     disc_norm = torch.cat([p.grad.flatten() for p in m.discriminator.parameters()]).norm()
-    assert float(disc_norm) == pytest.approx(1.0, rel=1e-4)
+    assert float(disc_norm) == pytest.approx(1.0, rel=1e-3)
 
 
 def test_the_model_is_not_paid_for_fooling_the_discriminator_before_its_head_start() -> None:
