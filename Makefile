@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 BUNDLE := worldsim/assets/pretrained
 PRE_DATA := outputs/data/procedural_300
-PRE_WM := outputs/runs/world_model_ground/checkpoints/last.ckpt
+PRE_WM := outputs/runs/world_model_adversarial/checkpoints/last.ckpt
 PRE_HEADS := outputs/runs/eval_heads_pretrained/checkpoints/last.ckpt
 PRE_DRIVING := outputs/runs/driving_heads/checkpoints/last.ckpt
 PRE_EVAL := outputs/pretrained/eval
@@ -42,7 +42,7 @@ demo: $(STAMP)
 	@echo "evaluation:         $(DEMO_OUT)/eval/metrics.json, report.md"
 
 # Rebuild the bundled model from scratch: data, world model (then fine-tuned on its own rollouts,
-# then grown by the ground-moved view of the previous frame),
+# then grown by the ground-moved view of the previous frame, then with an adversarial term),
 # evaluation heads, driving heads, the held-out
 # evaluation, then export to $(BUNDLE). Interrupted stages resume. Prints the wall time.
 pretrained: $(STAMP)
@@ -51,6 +51,7 @@ pretrained: $(STAMP)
 	$(BIN)/worldsim-train experiment=world_model_pretrained ckpt_path=last; \
 	$(BIN)/worldsim-train experiment=world_model_rollout ckpt_path=last; \
 	$(BIN)/worldsim-train experiment=world_model_ground ckpt_path=last; \
+	$(BIN)/worldsim-train experiment=world_model_adversarial ckpt_path=last; \
 	$(BIN)/worldsim-train experiment=eval_heads_pretrained ckpt_path=last; \
 	$(BIN)/worldsim-train experiment=driving_heads ckpt_path=last; \
 	trained=$$(( $$(date +%s) - start )); \
