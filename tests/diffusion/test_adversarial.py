@@ -169,6 +169,7 @@ def test_the_model_is_not_paid_for_fooling_the_discriminator_before_its_head_sta
 @pytest.mark.slow
 def test_an_adversarial_run_resumes_and_exports_only_the_world_model(tmp_path: Path) -> None:
     args = [*ROLLOUT, "init_weights=null", "diffusion.adversarial_weight=0.2", "run_name=adv"]
+    args.append("lr_decay_steps=8")  # one schedule for both runs, longer than the warm-up
     train(tmp_path, *args, "trainer.max_steps=2")
     ckpt = tmp_path / "runs" / "adv" / "checkpoints" / "last.ckpt"
     train(tmp_path, *args, "trainer.max_steps=4", f"ckpt_path={ckpt}")
