@@ -2,8 +2,9 @@
 
 Usage: python benchmarks/discriminator_probe.py [--checkpoint PATH] [--starts 30] [--steps 200]
 
-Rolls the model out for 10 steps from ``--starts`` procedural starts (store seed 5, which no
-training, selection or evaluation uses), then trains a fresh ``PatchDiscriminator`` on three
+Rolls the model out for 10 steps from ``--starts`` procedural starts of evaluation seed 5
+(starts ``SeedSequence([5·100003 + i, 7919])``, disjoint from every store and from the
+selection and evaluation starts), then trains a fresh ``PatchDiscriminator`` on three
 quarters of the starts and reports its accuracy on the rest, for predictions made from true
 frames (step 1) and after the model's own rollout (steps 2-10), with and without the frame
 each prediction was made from beside it: what a discriminator can learn from each kind of
@@ -23,7 +24,7 @@ from worldsim.eval.ground_truth import make_start, roll_future
 from worldsim.runtime.world_model import WorldModel
 from worldsim.sim.camera import Camera
 
-SEED = 5  # not a training (0, 6, 7), validation (2) or evaluation (1) seed
+SEED = 5  # start seed: not the selection (2) or the reported evaluation (1) one
 HORIZON = 10
 
 
