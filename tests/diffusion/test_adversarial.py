@@ -3,15 +3,13 @@ that trains only the predictor, and a fit that leaves the grey mean of two outco
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import pytest
 import torch
 
 from tests.conftest import train
-from tests.runtime.test_world_model import tiny_world_model
-from tests.training.test_rollout_training import ROLLOUT, SAMPLING, clip
+from tests.training.test_rollout_training import ROLLOUT, clip, module
 from worldsim.diffusion.adversarial import (
     PatchDiscriminator,
     adaptive_weight,
@@ -97,22 +95,8 @@ def test_bad_adversarial_settings_are_refused(settings: dict, message: str) -> N
 
 
 def adversarial_module(**settings: float) -> WorldModelModule:
-    """A tiny residual world model with the adversarial term, wrapped for training."""
-    parts = tiny_world_model(residual=True, warp=True).parts
-    flow = FlowConfig(
-        prediction="x0_residual", sampler_prob=1.0, rollout_prob=1.0, rollout_frames=2, **settings
-    )
-    return WorldModelModule(
-        parts.tokenizer,
-        parts.dit,
-        parts.text_encoder,
-        optimizer=functools.partial(torch.optim.AdamW, lr=1e-3),
-        flow=flow,
-        motion_mean=parts.motion_mean,
-        motion_std=parts.motion_std,
-        dt=parts.dt,
-        sampling=SAMPLING,
-    )
+    """A tiny residual world model with the adversarial term, every step on a rollout."""
+    return module(rollout_prob=1.0, sampler_prob=1.0, **settings)
 
 
 def test_a_training_step_with_the_adversarial_term_trains_both_players() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,10 +22,13 @@ from worldsim.training.world_model_module import WorldModelModule
 SAMPLING = SamplingConfig(steps=1, temperature=0.0, context_noise=0.0)  # deterministic
 
 
-def module(rollout_prob: float = 1.0) -> WorldModelModule:
-    """A tiny residual world model with the yaw warp, wrapped for training."""
+def module(rollout_prob: float = 1.0, **settings: Any) -> WorldModelModule:
+    """A tiny residual world model with the yaw warp, wrapped for training (``settings``: more
+    ``FlowConfig`` fields)."""
     parts = tiny_world_model(residual=True, warp=True).parts
-    flow = FlowConfig(prediction="x0_residual", rollout_prob=rollout_prob, rollout_frames=3)
+    flow = FlowConfig(
+        prediction="x0_residual", rollout_prob=rollout_prob, rollout_frames=3, **settings
+    )
     return WorldModelModule(
         parts.tokenizer,
         parts.dit,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from worldsim.training.schedule import warmup_lambda
+from worldsim.training.schedule import clip_each, warmup_lambda
 
 
 def test_warmup_then_constant() -> None:
@@ -25,3 +26,15 @@ def test_warmup_then_cosine_to_the_final_ratio() -> None:
 def test_decay_must_end_after_the_warmup() -> None:
     with pytest.raises(ValueError, match="lr_decay_steps=5"):
         warmup_lambda(10, decay_steps=5)
+
+
+def test_clip_each_clips_every_group_on_its_own() -> None:
+    small, large = torch.nn.Parameter(torch.zeros(4)), torch.nn.Parameter(torch.zeros(4))
+    for algorithm, check in (("norm", lambda g: g.norm()), ("value", lambda g: g.abs().max())):
+        small.grad, large.grad = torch.full((4,), 1e-3), torch.full((4,), 100.0)
+        clip_each([[small], [large]], 1.0, algorithm)
+        assert torch.all(small.grad == 1e-3)  # a shared norm would have shrunk it
+        assert float(check(large.grad)) == pytest.approx(1.0, rel=1e-3)
+    large.grad = torch.full((4,), 100.0)
+    clip_each([[large]], 0.0, "norm")  # unset: nothing clipped
+    assert torch.all(large.grad == 100.0)

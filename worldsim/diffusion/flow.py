@@ -65,11 +65,6 @@ class FlowConfig:
                 f"diffusion.texture_weight={self.texture_weight} must be >= 0 and "
                 f"diffusion.texture_pool={self.texture_pool} >= 1"
             )
-        if self.texture_weight > 0 and self.prediction != "x0_residual":
-            raise ValueError(
-                f"diffusion.texture_weight={self.texture_weight} needs "
-                "diffusion.prediction=x0_residual (set it to 0 for a velocity model)"
-            )
         if (
             self.adversarial_weight < 0
             or self.adversarial_width < 1
@@ -82,11 +77,12 @@ class FlowConfig:
                 f"diffusion.adversarial_start={self.adversarial_start} >= 0 and "
                 f"diffusion.adversarial_lr_scale={self.adversarial_lr_scale} > 0"
             )
-        if self.adversarial_weight > 0 and self.prediction != "x0_residual":
-            raise ValueError(
-                f"diffusion.adversarial_weight={self.adversarial_weight} needs "
-                "diffusion.prediction=x0_residual (set it to 0 for a velocity model)"
-            )
+        for name in ("texture_weight", "adversarial_weight"):  # terms on x0_hat
+            if getattr(self, name) > 0 and self.prediction != "x0_residual":
+                raise ValueError(
+                    f"diffusion.{name}={getattr(self, name)} needs "
+                    "diffusion.prediction=x0_residual (set it to 0 for a velocity model)"
+                )
         for name in ("context_prob", "context_noise_max", "text_dropout", "action_dropout"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

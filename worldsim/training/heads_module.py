@@ -9,12 +9,11 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from einops import rearrange, repeat
-from torch import nn
 
 from worldsim.models.heads import ConditionClassifier, InverseDynamicsModel
 from worldsim.models.tokenizer import frames_to_tensor
 from worldsim.runtime.heads import HEADS_FORMAT_VERSION
-from worldsim.training.schedule import OptimizerFactory, WarmupSchedule
+from worldsim.training.schedule import OptimizerFactory, WarmupSchedule, clip_each
 
 UNKNOWN_LABEL = -1
 
@@ -155,13 +154,8 @@ class EvalHeadsModule(L.LightningModule):
     ) -> None:
         """Clip each head on its own, so the classifier's large early gradients do not shrink
         the IDM's updates through a shared norm."""
-        if not gradient_clip_val:
-            return
-        for head in (self.idm, self.classifier):
-            if gradient_clip_algorithm == "value":
-                nn.utils.clip_grad_value_(head.parameters(), gradient_clip_val)
-            else:
-                nn.utils.clip_grad_norm_(head.parameters(), gradient_clip_val)
+        heads = (self.idm.parameters(), self.classifier.parameters())
+        clip_each(heads, gradient_clip_val, gradient_clip_algorithm)
 
     def configure_optimizers(self) -> dict[str, Any]:
         return self.schedule.configure(self.parameters())

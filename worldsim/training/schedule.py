@@ -58,3 +58,19 @@ class WarmupSchedule:
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+
+def clip_each(
+    groups: Iterable[Iterable[nn.Parameter]], value: float | None, algorithm: str | None
+) -> None:
+    """Clip the gradients of each parameter group on its own (``algorithm`` "value", or the
+    norm by default), so that one group's large gradients do not shrink another's updates
+    through a shared norm; nothing when ``value`` is unset or 0."""
+    if not value:
+        return
+    for params in groups:
+        params = list(params)
+        if algorithm == "value":
+            nn.utils.clip_grad_value_(params, value)
+        else:
+            nn.utils.clip_grad_norm_(params, value)

@@ -34,7 +34,7 @@ from worldsim.models.tokenizer import FrameTokenizer, frames_to_tensor
 from worldsim.runtime.checkpoint import FORMAT_VERSION
 from worldsim.runtime.parts import WorldModelParts
 from worldsim.runtime.world_model import WorldModel
-from worldsim.training.schedule import OptimizerFactory, WarmupSchedule
+from worldsim.training.schedule import OptimizerFactory, WarmupSchedule, clip_each
 
 
 class WorldModelModule(L.LightningModule):
@@ -386,18 +386,13 @@ class WorldModelModule(L.LightningModule):
     ) -> None:
         """With a discriminator, each player's gradient norm is clipped on its own, so that
         the discriminator's gradients do not shrink the model's steps (nor the reverse)."""
-        if self.discriminator is None or not gradient_clip_val:
+        if self.discriminator is None:
             super().configure_gradient_clipping(
                 optimizer, gradient_clip_val, gradient_clip_algorithm
             )
             return
-        if gradient_clip_algorithm not in (None, "norm"):
-            raise ValueError(
-                f"trainer.gradient_clip_algorithm={gradient_clip_algorithm!r}: with "
-                "diffusion.adversarial_weight > 0 only 'norm' clipping is supported"
-            )
-        nn.utils.clip_grad_norm_(self.predictor_parameters(), gradient_clip_val)
-        nn.utils.clip_grad_norm_(list(self.discriminator.parameters()), gradient_clip_val)
+        players = (self.predictor_parameters(), self.discriminator.parameters())
+        clip_each(players, gradient_clip_val, gradient_clip_algorithm)
 
 
 def clip_captions(batch: dict[str, Any], device: torch.device) -> tuple[list[str], torch.Tensor]:
