@@ -107,20 +107,55 @@ def ensure_store(cfg: DictConfig) -> Any:
     return store
 
 
-def _datamodule(cfg: DictConfig, latents_dir: str | None = None, labels: bool = False) -> Any:
+def _store_mix(cfg: DictConfig, tokenizer: Any | None = None) -> Any:
+    """``data.mix`` as a :class:`StoreMix` (``None`` when ``data.mix.store`` is unset), its
+    latents cached with ``tokenizer`` when given."""
+    from worldsim.data.datamodule import StoreMix
+
+    mix = cfg.data.get("mix")
+    if mix is None or mix.get("store") is None:
+        return None
+    root = Path(str(mix.store))
+    if not (root / "manifest.json").is_file():
+        raise UserError(
+            f"data.mix.store={root} is not an episode store; create it with "
+            f"`worldsim-data out={root}` or set data.mix.store=null"
+        )
+    latents_dir = None
+    if tokenizer is not None:
+        from worldsim.data.latents import build_latent_cache
+        from worldsim.data.lock import StoreLockedError
+
+        try:
+            latents_dir = str(build_latent_cache(root, tokenizer))
+        except StoreLockedError as exc:
+            raise UserError(str(exc)) from exc
+    return StoreMix(str(root), float(mix.share), latents_dir)
+
+
+def _datamodule(
+    cfg: DictConfig, latents_dir: str | None = None, labels: bool = False, mix: Any = None
+) -> Any:
     from worldsim.data.datamodule import EpisodeDataModule
 
-    return EpisodeDataModule(
-        store=str(cfg.data.store),
-        clip_len=int(cfg.data.clip_len),
-        batch_size=int(cfg.data.batch_size),
-        num_workers=int(cfg.data.num_workers),
-        stride=cfg.data.get("stride"),
-        val_stride=cfg.data.get("val_stride"),
-        latents_dir=latents_dir,
-        condition=str(cfg.data.get("condition", "ego_motion")),
-        labels=labels,
-    )
+    try:
+        datamodule = EpisodeDataModule(
+            store=str(cfg.data.store),
+            clip_len=int(cfg.data.clip_len),
+            batch_size=int(cfg.data.batch_size),
+            num_workers=int(cfg.data.num_workers),
+            stride=cfg.data.get("stride"),
+            val_stride=cfg.data.get("val_stride"),
+            latents_dir=latents_dir,
+            condition=str(cfg.data.get("condition", "ego_motion")),
+            labels=labels,
+            mix=mix,
+        )
+        if mix is not None:  # check the mixed store before any training starts
+            datamodule.setup("fit")
+    except (ValueError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from exc
+    return datamodule
 
 
 def build_tokenizer_stage(cfg: DictConfig) -> tuple[Any, Any]:
@@ -344,7 +379,8 @@ def build_world_model_stage(cfg: DictConfig, store: Any) -> tuple[Any, Any]:
             train_only(module, patterns)
         except ValueError as exc:
             raise UserError(str(exc)) from exc
-    return module, _datamodule(cfg, latents_dir)
+    mix = _store_mix(cfg, tokenizer if latents_dir is not None else None)
+    return module, _datamodule(cfg, latents_dir, mix=mix)
 
 
 def load_init_weights(module: Any, path: str) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset, WeightedRandomSampler
 
 from worldsim.data.action_codec import encode_actions
 from worldsim.data.clips import ClipDataset
@@ -83,20 +83,34 @@ class ClipSettings:
     latents_dir: str | None
     labels: bool
 
-    def dataset(self, split: str, stride: int | None) -> Dataset:
-        """The ``split`` clips, conditioned and, with ``labels``, labelled."""
+    def dataset(self, split: str, stride: int | None, motion_from: str | None = None) -> Dataset:
+        """The ``split`` clips, conditioned and, with ``labels``, labelled. With
+        ``motion_from`` (another store's root) the ego motion is normalised with that store's
+        statistics, so that clips of two stores mixed in one batch share the model's units."""
         if self.latents_dir is not None:
             from worldsim.data.latents import LatentClipDataset
 
-            base: Dataset = LatentClipDataset(
+            base: Any = LatentClipDataset(
                 self.store, self.latents_dir, split=split, clip_len=self.clip_len, stride=stride
             )
         else:
             base = ClipDataset(self.store, split=split, clip_len=self.clip_len, stride=stride)
+        if motion_from is not None:
+            base.stats = EpisodeStore(motion_from).stats.ego_motion
         dataset: Dataset = ConditionedClips(base, self.store, self.condition)
         if self.labels:
             dataset = ConditionLabels(dataset, self.store)
         return dataset
+
+
+@dataclass(frozen=True)
+class StoreMix:
+    """A second store whose training clips make up ``share`` of the training draws (its
+    latents in ``latents_dir`` when the main store's are cached)."""
+
+    store: str
+    share: float
+    latents_dir: str | None = None
 
 
 class EpisodeDataModule(L.LightningDataModule):
@@ -104,7 +118,10 @@ class EpisodeDataModule(L.LightningDataModule):
 
     With ``latents_dir`` set, items carry cached tokenizer latents instead of decoded frames
     (stage 2 of training never decodes video then). With ``labels`` set, items also carry the
-    episode's ``time_label`` and ``weather_label`` (see :class:`ConditionLabels`).
+    episode's ``time_label`` and ``weather_label`` (see :class:`ConditionLabels`). With ``mix``
+    the training clips are drawn from two stores, ``mix.share`` of them (with replacement) from
+    ``mix.store``, whose ego motion is normalised with the main store's statistics; an epoch
+    is as long as the main store's training clips, and validation uses the main store only.
     """
 
     def __init__(
@@ -118,6 +135,7 @@ class EpisodeDataModule(L.LightningDataModule):
         latents_dir: str | None = None,
         condition: str = "ego_motion",
         labels: bool = False,
+        mix: StoreMix | None = None,
     ) -> None:
         super().__init__()
         if condition not in CONDITIONS:
@@ -129,12 +147,24 @@ class EpisodeDataModule(L.LightningDataModule):
                 f"data.clip_len={clip_len} and data.batch_size={batch_size} must be >= 1 and "
                 f"data.num_workers={num_workers} >= 0"
             )
+        if mix is not None and not 0.0 < mix.share < 1.0:
+            raise ValueError(
+                f"data.mix.share={mix.share} must lie strictly between 0 and 1 (the share of "
+                f"training clips drawn from {mix.store}); set data.mix.store=null to use one store"
+            )
+        if mix is not None and (mix.latents_dir is None) != (latents_dir is None):
+            raise ValueError(
+                "the mixed store's latents must be cached exactly when the main store's are "
+                f"(latents_dir={latents_dir}, mix.latents_dir={mix.latents_dir})"
+            )
         self.clips = ClipSettings(str(store), clip_len, condition, latents_dir, labels)
+        self.mix = mix
         self.strides = {"train": stride, "val": val_stride or clip_len}
         self.batch_size = batch_size
         self.num_workers = num_workers
         self._train: Dataset | None = None
         self._val: Dataset | None = None
+        self._mixed: Dataset | None = None
 
     def open_store(self) -> EpisodeStore:
         return EpisodeStore(self.clips.store)
@@ -153,6 +183,29 @@ class EpisodeDataModule(L.LightningDataModule):
                 f"store {store} has no training clips of {self.clips.clip_len} frames; write "
                 "longer episodes (frames=...) or lower data.clip_len"
             )
+        if self.mix is not None and self._mixed is None:
+            self._mixed = self._mixed_clips(self.mix)
+
+    def _mixed_clips(self, mix: StoreMix) -> Dataset:
+        """The training clips of the mixed store, checked against the main store."""
+        if not Path(mix.store).is_dir():
+            raise FileNotFoundError(
+                f"data.mix.store={mix.store} does not exist; create it with "
+                f"`worldsim-data out={mix.store}` or set data.mix.store=null"
+            )
+        main, other = self.open_store(), EpisodeStore(mix.store)
+        if tuple(other.resolution) != tuple(main.resolution):
+            raise ValueError(
+                f"data.mix.store={mix.store} holds {tuple(other.resolution)} frames but "
+                f"{self.clips.store} holds {tuple(main.resolution)}; mix stores of one frame size"
+            )
+        settings = replace(self.clips, store=str(mix.store), latents_dir=mix.latents_dir)
+        clips = settings.dataset("train", self.strides["train"], motion_from=self.clips.store)
+        if len(clips) == 0:
+            raise ValueError(
+                f"data.mix.store={mix.store} has no training clips of {self.clips.clip_len} frames"
+            )
+        return clips
 
     def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
         assert dataset is not None
@@ -166,7 +219,19 @@ class EpisodeDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self._train, shuffle=True)
+        if self.mix is None or self._mixed is None:
+            return self._loader(self._train, shuffle=True)
+        assert self._train is not None
+        main, mixed = len(self._train), len(self._mixed)  # type: ignore[arg-type]
+        weights = [(1.0 - self.mix.share) / main] * main + [self.mix.share / mixed] * mixed
+        return DataLoader(
+            ConcatDataset([self._train, self._mixed]),
+            batch_size=self.batch_size,
+            sampler=WeightedRandomSampler(weights, num_samples=main, replacement=True),
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            drop_last=main >= self.batch_size,
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self._val, shuffle=False)

@@ -51,6 +51,11 @@ class FlowConfig:
     # first level (t = 1) from noise scaled by its temperature: the only input a one-step
     # sampler ever gives the network, and one that logit-normal levels almost never draw.
     sampler_prob: float = 0.0
+    # Clips whose caption switches inside them (procedural ``switch_prob`` stores): the
+    # ``switch_span`` frames from the switch on weigh ``switch_weight`` times the others in the
+    # training loss, the frames where the look has to follow the new prompt.
+    switch_weight: float = 1.0
+    switch_span: int = 1
 
     def __post_init__(self) -> None:
         check_prediction(self.prediction)
@@ -104,6 +109,11 @@ class FlowConfig:
             )
         if self.logit_std <= 0:
             raise ValueError(f"diffusion.logit_std={self.logit_std} must be positive")
+        if self.switch_weight <= 0 or self.switch_span < 1:
+            raise ValueError(
+                f"diffusion.switch_weight={self.switch_weight} must be > 0 and "
+                f"diffusion.switch_span={self.switch_span} >= 1"
+            )
 
 
 def sample_logit_normal(
@@ -151,6 +161,17 @@ def sample_forcing_levels(
     t = torch.where(is_ctx, ctx_t, t)
     mask = torch.where(is_ctx, torch.zeros_like(mask), mask)
     return t, mask
+
+
+def switch_frame_weights(
+    switch_at_B: torch.Tensor, frames: int, span: int, weight: float
+) -> torch.Tensor:
+    """``(B, T)`` loss weights: ``weight`` on the ``span`` frames from each clip's caption
+    switch on (``switch_at_B > 0``), 1 elsewhere and in clips without a switch."""
+    index_T = torch.arange(frames, device=switch_at_B.device)
+    at_B1 = switch_at_B[:, None]
+    after_BT = (at_B1 > 0) & (index_T[None, :] >= at_B1) & (index_T[None, :] < at_B1 + span)
+    return torch.where(after_BT, weight, 1.0).float()
 
 
 def add_noise(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ from worldsim.diffusion.flow import (
     add_noise,
     flow_loss,
     sample_forcing_levels,
+    switch_frame_weights,
     velocity_target,
 )
 from worldsim.diffusion.guidance import drop_conditions
@@ -176,6 +177,10 @@ class WorldModelModule(L.LightningModule):
         if self.flow.prediction == "x0_residual":
             mask = mask.clone()
             mask[:, 0] = 0.0  # the first frame of a clip has no previous frame to start from
+            if train and self.flow.switch_weight != 1.0:  # the frames after a prompt switch
+                mask = mask * switch_frame_weights(
+                    switch_at_B, t, self.flow.switch_span, self.flow.switch_weight
+                )
             loss = x0_residual_loss(pred, x0, prev, levels, mask, self.flow.x0_loss)
             x0_hat = prev.float() + pred.float()
             if self.flow.texture_weight > 0:
