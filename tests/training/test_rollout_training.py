@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from tests.conftest import train
 from tests.runtime.test_world_model import context, tiny_world_model
@@ -269,3 +270,25 @@ def test_the_switched_prompt_stage_trains_on_episodes_whose_caption_switches(
     ckpt = tmp_path / "runs" / "world_model_switch" / "checkpoints" / "last.ckpt"
     config = load_world_model(ckpt).dit.config  # the ground stage's model, grown no further
     assert (config.yaw_warp_mount_height, config.yaw_warp_base) == (1.5, "moved")
+
+
+@pytest.mark.slow
+def test_the_switch_mix_stage_trains_on_two_stores_and_refuses_a_missing_one(
+    tmp_path: Path,
+) -> None:
+    from worldsim.data.sources.procedural import ProceduralSource
+    from worldsim.data.store.writer import write_store
+
+    switch = tmp_path / "switch16"
+    source = ProceduralSource(episodes=3, frames=16, seed=7, switch_prob=1.0)
+    write_store(source, switch, workers=1, val_fraction=0.34, progress=False)
+    stage = [o if o != ROLLOUT[0] else "experiment=world_model_switch_mix" for o in ROLLOUT]
+    missing = train(tmp_path, *stage, "init_weights=null", "data.mix.store=nowhere", check=False)
+    assert missing.returncode == 2
+    assert "error: data.mix.store=nowhere is not an episode store" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    train(tmp_path, *stage, "init_weights=null", f"data.mix.store={switch}", "trainer.max_steps=3")
+    ckpt = tmp_path / "runs" / "world_model_switch_mix" / "checkpoints" / "last.ckpt"
+    assert load_world_model(ckpt).dit.config.yaw_warp_base == "moved"
+    run_config = OmegaConf.load(ckpt.parent.parent / ".hydra" / "config.yaml")
+    assert (run_config.data.mix.store, run_config.data.mix.share) == (str(switch), 0.5)
