@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 
 BUNDLE := worldsim/assets/pretrained
 PRE_DATA := outputs/data/procedural_300
-PRE_WM := outputs/runs/world_model_adversarial/checkpoints/last.ckpt
+PRE_SWITCH := outputs/data/procedural_switch16
+PRE_WM := outputs/runs/world_model_switch_mix/checkpoints/last.ckpt
 PRE_HEADS := outputs/runs/eval_heads_pretrained/checkpoints/last.ckpt
 PRE_DRIVING := outputs/runs/driving_heads/checkpoints/last.ckpt
 PRE_EVAL := outputs/pretrained/eval
@@ -52,6 +53,9 @@ pretrained: $(STAMP)
 	$(BIN)/worldsim-train experiment=world_model_rollout ckpt_path=last; \
 	$(BIN)/worldsim-train experiment=world_model_ground ckpt_path=last; \
 	$(BIN)/worldsim-train experiment=world_model_adversarial ckpt_path=last; \
+	$(BIN)/worldsim-data out=$(PRE_SWITCH) episodes=300 frames=16 seed=7 source.switch_prob=1.0 \
+		workers=2 progress=false; \
+	$(BIN)/worldsim-train experiment=world_model_switch_mix ckpt_path=last; \
 	$(BIN)/worldsim-train experiment=eval_heads_pretrained ckpt_path=last; \
 	$(BIN)/worldsim-train experiment=driving_heads ckpt_path=last; \
 	trained=$$(( $$(date +%s) - start )); \
