@@ -292,3 +292,6 @@ def test_the_switch_mix_stage_trains_on_two_stores_and_refuses_a_missing_one(
     assert load_world_model(ckpt).dit.config.yaw_warp_base == "moved"
     run_config = OmegaConf.load(ckpt.parent.parent / ".hydra" / "config.yaml")
     assert (run_config.data.mix.store, run_config.data.mix.share) == (str(switch), 0.5)
+    # The driving heads learn from one store's signals: a mix is refused, not ignored.
+    heads = train(tmp_path, "experiment=driving_heads", f"data.mix.store={switch}", check=False)
+    assert heads.returncode == 2 and "the driving heads train on one store" in heads.stderr

@@ -138,6 +138,8 @@ def _datamodule(
 ) -> Any:
     from worldsim.data.datamodule import EpisodeDataModule
 
+    if mix is None:  # the stages that read frames, not cached latents
+        mix = _store_mix(cfg)
     try:
         datamodule = EpisodeDataModule(
             store=str(cfg.data.store),
@@ -215,6 +217,12 @@ def build_eval_heads_stage(cfg: DictConfig, store: Any | None = None) -> tuple[A
 
 def build_driving_heads_stage(cfg: DictConfig, store: Any) -> tuple[Any, Any]:
     """The driving-signal heads on windows of frames labelled by the simulator."""
+    mix = cfg.data.get("mix")
+    if mix is not None and mix.get("store") is not None:
+        raise UserError(
+            f"data.mix.store={mix.store}: the driving heads train on one store's signals; "
+            "set data.mix.store=null"
+        )
     from worldsim.data.signals import SignalDataModule, signal_columns
     from worldsim.models.heads import DrivingHeads, DrivingHeadsConfig
     from worldsim.training.driving_heads_module import DrivingHeadsModule

@@ -174,13 +174,13 @@ class WorldModelModule(L.LightningModule):
             prev_latents=prev_views if self.dit.config.prev_frame_input else None,
         )
         pred = self.dit(xt, cond)
+        if train and self.flow.switch_weight != 1.0:  # the frames after a prompt switch
+            mask = mask * switch_frame_weights(
+                switch_at_B, t, self.flow.switch_span, self.flow.switch_weight
+            )
         if self.flow.prediction == "x0_residual":
             mask = mask.clone()
             mask[:, 0] = 0.0  # the first frame of a clip has no previous frame to start from
-            if train and self.flow.switch_weight != 1.0:  # the frames after a prompt switch
-                mask = mask * switch_frame_weights(
-                    switch_at_B, t, self.flow.switch_span, self.flow.switch_weight
-                )
             loss = x0_residual_loss(pred, x0, prev, levels, mask, self.flow.x0_loss)
             x0_hat = prev.float() + pred.float()
             if self.flow.texture_weight > 0:
