@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,36 +44,53 @@ def clip_latents(
     return latents.reshape(batch, clip, *latents.shape[1:]), captions
 
 
+def training_flow(model: WorldModel) -> Any:
+    """The model's own training objective (``FlowConfig``) from its recorded run config; the
+    defaults for a model whose config does not record one."""
+    import dataclasses
+
+    from worldsim.diffusion.flow import FlowConfig
+
+    recorded = model.metadata.get("config", {}).get("diffusion") or {}
+    names = {f.name for f in dataclasses.fields(FlowConfig)}
+    return FlowConfig(**{k: v for k, v in recorded.items() if k in names})
+
+
 def training_throughput(
     model: WorldModel, store: EpisodeStore, batch: int, clip: int, steps: int
 ) -> float:
-    """Samples (clips) per second for a training step of the DiT + text encoder."""
-    from worldsim.diffusion.flow import FlowConfig, add_noise, flow_loss, sample_forcing_levels
-    from worldsim.models.conditioning import FrameConditioning
+    """Samples (clips) per second of the training step the model was trained with: the
+    world-model module's loss (its rollouts, texture and adversarial terms included, as its
+    recorded diffusion config sets them), backward and AdamW, on real clips."""
+    import functools
+
     from worldsim.training.world_model_module import WorldModelModule
 
     latents, captions = clip_latents(model, store, batch, clip)
-    dit, text = model.dit.train(), model.text_encoder.train()
-    params = [p for p in (*dit.parameters(), *text.parameters()) if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=1e-4)
-    shifted, valid = WorldModelModule.incoming_motion(torch.zeros(batch, clip, 2))
-    cfg = FlowConfig()
+    parts = model.parts
+    module = WorldModelModule(
+        parts.tokenizer,
+        parts.dit,
+        parts.text_encoder,
+        optimizer=functools.partial(torch.optim.AdamW, lr=1e-4),
+        flow=training_flow(model),
+        motion_mean=parts.motion_mean,
+        motion_std=parts.motion_std,
+        dt=parts.dt,
+        sampling=model.sampling,
+    ).train()
+    opt = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=1e-4)
+    batch_dict = {"cond": torch.zeros(batch, clip, 2), "caption": captions}
     times = []
     for i in range(steps + WARMUP_STEPS):
         t0 = time.perf_counter()
-        levels, mask = sample_forcing_levels(batch, clip, cfg)
-        noise = torch.randn_like(latents)
-        enc = text(captions)
-        noisy = add_noise(latents, noise, levels)
-        cond = FrameConditioning(levels, shifted, valid, enc.tokens_BLD, enc.mask_BL, enc.pooled_BD)
-        pred = dit(noisy, cond)
-        loss = flow_loss(pred, noise - latents, mask)
+        loss = module.flow_step(batch_dict, x0=latents)
         opt.zero_grad()
         loss.backward()
         opt.step()
         if i >= WARMUP_STEPS:
             times.append(time.perf_counter() - t0)
-    dit.eval(), text.eval()
+    module.eval()
     return batch / float(np.median(times))
 
 
