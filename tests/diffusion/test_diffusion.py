@@ -100,6 +100,15 @@ def test_condition_dropout_rates_are_separate() -> None:
     assert abs(text_rate - 0.3) < 0.03 and abs(action_rate - 0.1) < 0.03
 
 
+def test_condition_dropout_keeps_the_marked_prompts() -> None:
+    valid = torch.ones(4, 3, dtype=torch.bool)
+    keep = torch.tensor([True, False, True, False])
+    prompts, _ = drop_conditions(["a", "b", "c", "d"], valid, 1.0, 0.0, keep_text_B=keep)
+    assert prompts == ["a", "", "c", ""]
+    with pytest.raises(ValueError, match=r"keep_text_B has shape \(2,\); expected \(4,\)"):
+        drop_conditions(["a", "b", "c", "d"], valid, 1.0, 0.0, keep_text_B=keep[:2])
+
+
 def test_guidance_branches_and_combination() -> None:
     valid = torch.ones(2, 1, dtype=torch.bool)
     plain = GuidanceScales(1.0, 1.0)

@@ -24,9 +24,17 @@ def test_bad_switch_settings_are_refused(weight: float, span: int) -> None:
         FlowConfig(switch_weight=weight, switch_span=span)
 
 
-def loss(weight: float, switch_at: list[int], train: bool = True) -> float:
+def loss(
+    weight: float, switch_at: list[int], train: bool = True, text_dropout: float = 0.1
+) -> float:
     torch.manual_seed(0)  # the same weights for every call
-    m = module(rollout_prob=0.0, switch_weight=weight, switch_span=1)
+    m = module(
+        rollout_prob=0.0,
+        switch_weight=weight,
+        switch_span=1,
+        text_dropout=text_dropout,
+        action_dropout=0.0,
+    )
     x0, cond = clip(m)
     batch = {
         "cond": cond,
@@ -42,3 +50,12 @@ def test_the_weight_changes_only_clips_that_switch_and_only_in_training() -> Non
     assert loss(4.0, [0, 0]) == pytest.approx(loss(1.0, [0, 0]), rel=1e-6)
     assert loss(4.0, [3, 3]) != pytest.approx(loss(1.0, [3, 3]), rel=1e-3)
     assert loss(4.0, [3, 3], train=False) == pytest.approx(loss(1.0, [3, 3], train=False))
+
+
+def test_text_dropout_leaves_the_prompt_of_a_clip_that_switches() -> None:
+    # Every prompt is dropped (dropout 1) unless its clip switches: such a clip trains exactly
+    # as with no text dropout, and a clip without a switch does not.
+    kept, always = loss(4.0, [3, 3], text_dropout=1.0), loss(4.0, [3, 3], text_dropout=0.0)
+    assert kept == pytest.approx(always, rel=1e-6)
+    dropped, plain = loss(4.0, [0, 0], text_dropout=1.0), loss(4.0, [0, 0], text_dropout=0.0)
+    assert dropped != pytest.approx(plain, rel=1e-4)

@@ -27,13 +27,23 @@ def drop_conditions(
     text_dropout: float,
     action_dropout: float,
     generator: torch.Generator | None = None,
+    keep_text_B: torch.Tensor | None = None,
 ) -> tuple[list[str], torch.Tensor]:
     """Training-time condition dropout: replace a prompt by ``""`` and a clip's motion by the
-    learned null motion, each with its own probability."""
+    learned null motion, each with its own probability. Clips marked in ``keep_text_B`` keep
+    their prompt: a clip whose caption switches shows a change of look that only its prompt
+    explains, so without it the unconditional model would learn looks that change at random."""
     b = len(prompts)
     device = motion_valid_BT.device
     drop_text = torch.rand(b, generator=generator, device=device) < text_dropout
     drop_action = torch.rand(b, generator=generator, device=device) < action_dropout
+    if keep_text_B is not None:
+        if keep_text_B.shape != (b,):
+            raise ValueError(
+                f"keep_text_B has shape {tuple(keep_text_B.shape)}; expected ({b},), one flag "
+                "per prompt"
+            )
+        drop_text = drop_text & ~keep_text_B.to(device=device, dtype=torch.bool)
     prompts = ["" if d else p for p, d in zip(prompts, drop_text.tolist(), strict=True)]
     return prompts, motion_valid_BT & ~drop_action[:, None]
 

@@ -152,7 +152,12 @@ class WorldModelModule(L.LightningModule):
         if train:
             kept = prompts
             prompts, valid = drop_conditions(
-                prompts, valid, self.flow.text_dropout, self.flow.action_dropout, generator
+                prompts,
+                valid,
+                self.flow.text_dropout,
+                self.flow.action_dropout,
+                generator,
+                keep_text_B=switch_at_B > 0,  # a switching clip's look change needs its prompt
             )
             firsts = [
                 f if new == old else "" for f, new, old in zip(firsts, prompts, kept, strict=True)
