@@ -69,3 +69,28 @@ def test_pixel_measure_orders_true_counterfactuals() -> None:
     result = counterfactual({"steer": steer, "speed": speed}, estimates, motion, 10)
     assert result.steer_order_accuracy == 1.0
     assert result.speed_order_accuracy == 1.0
+
+
+def test_drift_frechet_reference_is_the_rollouts_own_truth() -> None:
+    # Two night drives against a reference of day drives: measured against other drives, the
+    # true frames would be as far away as any generated ones. Against the rollouts' own true
+    # frames the truth is near, and frames that lose the look are far.
+    from worldsim.eval.quality import drift
+    from worldsim.runtime.heads import load_eval_heads
+
+    heads = load_eval_heads("worldsim/assets/pretrained")
+
+    def drives(seeds: tuple[int, ...]) -> np.ndarray:
+        starts = [make_start(seed, (64, 112), 0.1, 2, 20) for seed in seeds]
+        return np.stack([roll_future(s, 20, None).frames_HHWC for s in starts])
+
+    truth = drives((9102, 9106))  # two night drives (the seed draws the conditions)
+    day_frames = drives((9101, 9103)).reshape(-1, 64, 112, 3)  # two day drives
+    washed = (truth.astype(np.int16) // 2 + 100).astype(np.uint8)  # the look fades to grey
+    same = drift(heads, truth, truth, day_frames, [10, 20])
+    faded = drift(heads, washed, truth, day_frames, [10, 20])
+    assert same.fd_reference_frames == truth[:, :20].size // (64 * 112 * 3)
+    for b_same, b_faded in zip(same.buckets, faded.buckets, strict=True):
+        assert b_same.fd_generated == b_same.fd_truth  # the truth scores as the truth
+        assert b_faded.fd_truth == b_same.fd_truth  # the reference does not move with the model
+        assert b_faded.fd_generated > 10 * b_faded.fd_truth

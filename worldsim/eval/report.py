@@ -280,8 +280,10 @@ def _drift_part(results: EvalResults) -> list[str]:
         "",
         f"## Drift over {d.horizon} steps",
         "",
-        f"Reference: {d.reference_frames} real frames. Out-of-range rate of the reference "
-        f"itself: {_fmt(d.out_of_range_reference)}.",
+        f"Fréchet distances (FD) are to the {d.fd_reference_frames} true frames of the same "
+        f"rollouts, pooled over the horizon. Out-of-range rates use the colour statistics of "
+        f"{d.reference_frames} real frames; the rate of those frames themselves: "
+        f"{_fmt(d.out_of_range_reference)}.",
         "",
     ]
     rows = [

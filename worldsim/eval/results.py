@@ -163,7 +163,8 @@ class DriftResult(Section):
     """Drift of long rollouts away from real frames, per horizon bucket."""
 
     horizon: int
-    reference_frames: int
+    reference_frames: int  # the real frames whose colour statistics bound the out-of-range rate
+    fd_reference_frames: int  # the rollouts' own true frames, the Fréchet reference
     stat_bounds: dict[str, list[float]]  # {"p1", "p99"} of the reference's frame statistics
     out_of_range_generated: float
     out_of_range_reference: float
