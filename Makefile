@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 BUNDLE := worldsim/assets/pretrained
 PRE_DATA := outputs/data/procedural_300
 PRE_SWITCH := outputs/data/procedural_switch16
-PRE_WM := outputs/runs/world_model_switch_mix/checkpoints/last.ckpt
+PRE_WM := outputs/runs/world_model_long_rollout/checkpoints/last.ckpt
 PRE_HEADS := outputs/runs/eval_heads_pretrained/checkpoints/last.ckpt
 PRE_DRIVING := outputs/runs/driving_heads/checkpoints/last.ckpt
 PRE_EVAL := outputs/pretrained/eval
@@ -44,9 +44,10 @@ demo: $(STAMP)
 	@echo "evaluation:         $(DEMO_OUT)/eval/metrics.json, report.md"
 
 # Rebuild the bundled model from scratch: data, world model (then fine-tuned on its own rollouts,
-# then grown by the ground-moved view of the previous frame, then with an adversarial term),
-# evaluation heads, driving heads, the held-out
-# evaluation, then export to $(BUNDLE). Interrupted stages resume. Prints the wall time.
+# then grown by the ground-moved view of the previous frame, then with an adversarial term,
+# then on a mix with drives whose prompt switches, twice, the second time with longer
+# rollouts), evaluation heads, driving heads, the held-out evaluation, then export to
+# $(BUNDLE). Interrupted stages resume. Prints the wall time.
 pretrained: $(STAMP)
 	@start=$$(date +%s); set -e; \
 	$(BIN)/worldsim-data out=$(PRE_DATA) episodes=300 frames=80 seed=0 workers=2 progress=false; \
@@ -57,6 +58,8 @@ pretrained: $(STAMP)
 	$(BIN)/worldsim-data out=$(PRE_SWITCH) episodes=300 frames=16 seed=7 source.switch_prob=1.0 \
 		workers=2 progress=false; \
 	$(BIN)/worldsim-train experiment=world_model_switch_mix ckpt_path=last; \
+	$(BIN)/worldsim-train experiment=world_model_switch_mix2 ckpt_path=last; \
+	$(BIN)/worldsim-train experiment=world_model_long_rollout ckpt_path=last; \
 	$(BIN)/worldsim-train experiment=eval_heads_pretrained ckpt_path=last; \
 	$(BIN)/worldsim-train experiment=driving_heads ckpt_path=last; \
 	trained=$$(( $$(date +%s) - start )); \

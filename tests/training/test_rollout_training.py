@@ -292,6 +292,17 @@ def test_the_switch_mix_stage_trains_on_two_stores_and_refuses_a_missing_one(
     assert load_world_model(ckpt).dit.config.yaw_warp_base == "moved"
     run_config = OmegaConf.load(ckpt.parent.parent / ".hydra" / "config.yaml")
     assert (run_config.data.mix.store, run_config.data.mix.share) == (str(switch), 0.5)
+    # The two passes after it start from the stage before them, with no path given.
+    for name in ("world_model_switch_mix2", "world_model_long_rollout"):
+        after = [o if o != ROLLOUT[0] else f"experiment={name}" for o in ROLLOUT]
+        train(tmp_path, *after, f"data.mix.store={switch}", "trainer.max_steps=2")
+    long_dir = tmp_path / "runs" / "world_model_long_rollout"
+    long_config = OmegaConf.load(long_dir / ".hydra" / "config.yaml")
+    assert long_config.init_weights == str(
+        tmp_path / "runs" / "world_model_switch_mix2" / "checkpoints" / "last.ckpt"
+    )
+    assert (long_config.diffusion.rollout_frames, long_config.optimizer.lr) == (12, 1.5e-4)
+    assert load_world_model(long_dir / "checkpoints" / "last.ckpt").dit.config.prev_frame_input
     # The driving heads learn from one store's signals: a mix is refused, not ignored.
     heads = train(tmp_path, "experiment=driving_heads", f"data.mix.store={switch}", check=False)
     assert heads.returncode == 2 and "the driving heads train on one store" in heads.stderr
