@@ -35,8 +35,16 @@ WARMUP_STEPS = 2
 def clip_latents(
     model: WorldModel, store: EpisodeStore, batch: int, clip: int
 ) -> tuple[torch.Tensor, list[str]]:
-    """Tokenizer latents of ``batch`` training clips (B, T, ...) and their captions."""
-    keys = store.keys("train")
+    """Tokenizer latents of ``batch`` training clips (B, T, ...) and their captions, from the
+    training episodes that hold a whole clip."""
+    keys = [k for k in store.keys("train") if store.num_frames(k) >= clip]
+    if not keys:
+        longest = max((store.num_frames(k) for k in store.keys("train")), default=0)
+        raise SystemExit(
+            f"the model trains on clips of {clip} frames, and the store's training episodes "
+            f"have at most {longest}: give --store a store with episodes of {clip} frames or "
+            f"more (worldsim-data frames={clip})"
+        )
     frames = np.stack([store.frames(keys[i % len(keys)], 0, clip) for i in range(batch)])
     with torch.no_grad():
         latents = model.tokenizer.encode(frames_to_tensor(frames.reshape(-1, *frames.shape[2:])))

@@ -20,7 +20,8 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "world_model.py"
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("bench") / "store"
-    write_store(ProceduralSource(episodes=3, frames=12, seed=0), root, workers=1, progress=False)
+    # Episodes as long as the bundled recipe's last training clips (16 frames).
+    write_store(ProceduralSource(episodes=3, frames=20, seed=0), root, workers=1, progress=False)
     return root
 
 
@@ -58,3 +59,17 @@ def test_the_training_step_is_the_recipe_s_and_moves_the_weights(store: Path) ->
     before = model.dit.patch_out.weight.detach().clone()
     assert bench.training_throughput(model, EpisodeStore(store), 2, 8, 1) > 0
     assert not torch.equal(before, model.dit.patch_out.weight)
+
+
+def test_a_store_of_episodes_shorter_than_the_clip_is_refused_with_the_fix(
+    tmp_path: Path,
+) -> None:
+    short = tmp_path / "short"
+    write_store(ProceduralSource(episodes=2, frames=12, seed=0), short, workers=1, progress=False)
+    args = ["--checkpoint", str(bundled_model_dir()), "--store", str(short), "--quick"]
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "clips of 16 frames, and the store's training episodes have at most" in proc.stderr
+    assert "worldsim-data frames=16" in proc.stderr
