@@ -295,7 +295,7 @@ def test_the_switch_mix_stage_trains_on_two_stores_and_refuses_a_missing_one(
     # The two passes after it start from the stage before them, with no path given.
     for name in ("world_model_switch_mix2", "world_model_long_rollout"):
         after = [o if o != ROLLOUT[0] else f"experiment={name}" for o in ROLLOUT]
-        train(tmp_path, *after, f"data.mix.store={switch}", "trainer.max_steps=2")
+        train(tmp_path, *after, f"data.mix.store={switch}", "trainer.max_steps=3")
     long_dir = tmp_path / "runs" / "world_model_long_rollout"
     long_config = OmegaConf.load(long_dir / ".hydra" / "config.yaml")
     assert long_config.init_weights == str(
