@@ -32,7 +32,7 @@ from worldsim.models.layers import (
     TimestepEmbedder,
     apply_rope,
     modulate,
-    rope_angles,
+    rope_rotation,
     sincos_2d,
 )
 
@@ -143,7 +143,7 @@ class DiTBlock(nn.Module):
         c_BTD: torch.Tensor,
         text_BLD: torch.Tensor,  # (B, L, D), or (B, T, L, D) with a text per frame
         text_mask_BL: torch.Tensor,  # (B, L), or (B, T, L)
-        rope_TA: torch.Tensor,
+        rope_TA: torch.Tensor,  # complex rotations (T, hd/2), streamed: (B*S, 1, 1, hd/2)
         time_mask: torch.Tensor | None,  # (T, T) band of a clip; streamed: (B*S, slots) or None
         cache: KVCache | None = None,
         layer: int = 0,
@@ -162,7 +162,7 @@ class DiTBlock(nn.Module):
 
         h = modulate(self.norm_s(x_BTSD), sh_s, sc_s)
         h = self.attn_s(rearrange(h, "b t s d -> (b t) s d"))  # (B*T, S, D)
-        x_BTSD = x_BTSD + g_s * rearrange(h, "(b t) s d -> b t s d", b=b)
+        x_BTSD = torch.addcmul(x_BTSD, g_s, rearrange(h, "(b t) s d -> b t s d", b=b))
 
         h = rearrange(modulate(self.norm_t(x_BTSD), sh_t, sc_t), "b t s d -> (b s) t d")
         q = apply_rope(self.attn_t.project_q(h), rope_TA)  # (B*S, H, T, hd)
@@ -177,7 +177,7 @@ class DiTBlock(nn.Module):
             past = cache.past(layer)
             past = None if past is None or time_mask is None else (*past, time_mask)
             h = self.attn_t.attend_one(q, k, v, past)  # (B*S, 1, D)
-        x_BTSD = x_BTSD + g_t * rearrange(h, "(b s) t d -> b t s d", b=b)
+        x_BTSD = torch.addcmul(x_BTSD, g_t, rearrange(h, "(b s) t d -> b t s d", b=b))
 
         h = self.norm_x(x_BTSD)
         if text_BLD.ndim == 3:  # one text per row
@@ -198,7 +198,7 @@ class DiTBlock(nn.Module):
         x_BTSD = x_BTSD + h
 
         h = self.mlp(modulate(self.norm_m(x_BTSD), sh_m, sc_m))
-        return x_BTSD + g_m * h
+        return torch.addcmul(x_BTSD, g_m, h)  # the gated residual, fused
 
 
 class VideoDiT(nn.Module):
@@ -310,7 +310,7 @@ class VideoDiT(nn.Module):
         i = torch.arange(t, device=device)
         window = self.config.context_window
         time_mask = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window)  # (T, T)
-        rope = rope_angles(positions_T, self.config.dim // self.config.heads)
+        rope = rope_rotation(positions_T, self.config.dim // self.config.heads)
         x = self._tokens(latents_BTCHW, cond.prev_latents)
         c = self._conditioning(cond.levels, cond.motion, cond.motion_valid, cond.text_pooled)
         text = self.text_proj(cond.text_tokens)
@@ -379,7 +379,7 @@ class VideoDiT(nn.Module):
         device = latents_BCHW.device
         s = self.config.tokens_per_frame
         pos_B = torch.as_tensor(position, device=device).expand(b)
-        rope = rope_angles(
+        rope = rope_rotation(
             repeat(pos_B, "b -> (b s) 1 1", s=s), self.config.dim // self.config.heads
         )
         valid_BN = cache.valid_BN  # (B, slots) or None before the first commit

@@ -11,8 +11,9 @@ from torch import nn
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """adaLN modulation; ``shift``/``scale`` broadcast over the token axis."""
-    return x * (1 + scale) + shift
+    """adaLN modulation ``x * (1 + scale) + shift`` in one fused pass over ``x``;
+    ``shift``/``scale`` broadcast over the token axis."""
+    return torch.addcmul(shift, x, 1 + scale)
 
 
 class TimestepEmbedder(nn.Module):
@@ -78,11 +79,21 @@ def rope_angles(positions: torch.Tensor, head_dim: int, base: float = 10000.0) -
     return positions.float()[..., None] * inv
 
 
-def apply_rope(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs of channels of ``x`` (..., n, head_dim) by ``angles`` (n, head_dim / 2)."""
-    x1, x2 = x.float()[..., 0::2], x.float()[..., 1::2]
-    cos, sin = angles.cos(), angles.sin()
-    out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+def rope_rotation(positions: torch.Tensor, head_dim: int, base: float = 10000.0) -> torch.Tensor:
+    """``exp(i * angle)`` of :func:`rope_angles`, complex ``(..., head_dim / 2)``: computed once
+    per forward pass and shared by every block's queries and keys."""
+    angles = rope_angles(positions, head_dim, base)
+    return torch.polar(torch.ones_like(angles), angles)
+
+
+def apply_rope(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs of channels of ``x`` (..., n, head_dim) by ``rotation`` (n, head_dim / 2),
+    complex, from :func:`rope_rotation`.
+
+    Each pair ``(x[2i], x[2i+1])`` is read as one complex number and multiplied by its
+    rotation: one complex product instead of four real ones, a stack and a copy."""
+    pairs = x.float().unflatten(-1, (-1, 2))  # (..., n, head_dim / 2, 2), a view
+    out = torch.view_as_real(torch.view_as_complex(pairs) * rotation)
     return out.flatten(-2).to(x.dtype)
 
 
