@@ -228,3 +228,21 @@ def test_row_state_round_trip_restores_a_row_exactly(guidance_text: float) -> No
     assert model.prompts == ("day", "night") and int(model.position_B[0]) == 2
     again = model.step(motion, generator=torch.Generator().manual_seed(1))
     np.testing.assert_array_equal(again[0], first[0])
+
+
+def test_the_deterministic_sampler_draws_no_noise() -> None:
+    """At temperature 0 the denoising starts from zeros: the generator is left as it was, so
+    only the context noise of a commit draws from it, and two generators that differ only in
+    what the sampler would have drawn give the same frames."""
+    model = tiny_world_model(residual=True, temperature=0.0, steps=1)
+    g = torch.Generator().manual_seed(3)
+    model.reset(context(), "clear day", generator=g)
+    motion = torch.as_tensor(motions()[:, 0])
+    before = g.get_state()
+    model.sample_latents(motion, g)
+    assert torch.equal(g.get_state(), before)
+    stochastic = tiny_world_model(residual=True, temperature=1.0, steps=1)
+    stochastic.reset(context(), "clear day", generator=g)
+    before = g.get_state()
+    stochastic.sample_latents(motion, g)
+    assert not torch.equal(g.get_state(), before)

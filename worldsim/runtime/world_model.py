@@ -360,7 +360,10 @@ class WorldModel:
         assert self.cache is not None and self._cond.text is not None
         cfg = self.dit.config
         shape = (self.batch, cfg.latent_channels, cfg.latent_height, cfg.latent_width)
-        x = initial_noise(shape, generator, self.device, self.dtype) * self.sampling.temperature
+        if self.sampling.temperature == 0:  # the deterministic sampler starts from zeros
+            x = torch.zeros(shape, device=self.device, dtype=self.dtype)  # nothing to draw
+        else:
+            x = initial_noise(shape, generator, self.device, self.dtype) * self.sampling.temperature
         motion, valid = self._motion_inputs(motion_B2)
         scales = self.sampling.scales
         cache, position = self.cache, self._expand(self.position_B)
