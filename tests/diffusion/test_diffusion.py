@@ -124,3 +124,13 @@ def test_guidance_branches_and_combination() -> None:
     only_action = GuidanceScales(text=1.0, action=2.0)
     out = combine_guidance(torch.cat([full, text_only]), 2, only_action)
     assert torch.allclose(out, text_only + 2.0 * (full - text_only))
+
+
+@pytest.mark.parametrize("name", ["guidance_text", "guidance_action"])
+@pytest.mark.parametrize("value", [-0.5, float("nan")])
+def test_sampling_config_refuses_a_negative_guidance_scale(name: str, value: float) -> None:
+    from worldsim.diffusion.samplers import SamplingConfig
+
+    with pytest.raises(ValueError, match=f"{name}=(-0.5|nan) must be >= 0"):
+        SamplingConfig(**{name: value})
+    assert getattr(SamplingConfig(**{name: 0.0}), name) == 0.0  # the condition left out

@@ -81,6 +81,9 @@ def test_procedural_eval_writes_every_metric(procedural_runs) -> None:
     text = q["text"]
     assert set(text["generated"]) == {"time_of_day_accuracy", "weather_accuracy"}
     assert set(text["switch"]["vs_new_prompt"]) == {"time_of_day_accuracy", "weather_accuracy"}
+    by_change = text["switch"]["weather_by_change"]
+    assert sum(v["rollouts"] for v in by_change.values()) == 2  # one switched row per start
+    assert all(" -> " in change for change in by_change)
     drift = q["drift"]
     assert [(b["first"], b["last"]) for b in drift["buckets"]] == [(1, 5), (6, 10), (11, 12)]
     for b in drift["buckets"]:
@@ -103,6 +106,7 @@ def test_procedural_eval_writes_every_metric(procedural_runs) -> None:
     assert "eval/action_error" in metrics["summary"]
     report = (out / "report.md").read_text()
     assert "Fidelity" in report and "Counterfactual" in report and "MFU" in report
+    assert "per change of weather" in report
     assert "eval/psnr@1" in proc.stdout
 
 

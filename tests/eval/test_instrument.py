@@ -4,6 +4,7 @@ bootstrap intervals, on hand-made cases and on the real procedural world."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from worldsim.eval.ground_truth import make_start, roll_future
 from worldsim.eval.intervals import bootstrap_interval, mean_with_interval
@@ -94,3 +95,43 @@ def test_drift_frechet_reference_is_the_rollouts_own_truth() -> None:
         assert b_same.fd_generated == b_same.fd_truth  # the truth scores as the truth
         assert b_faded.fd_truth == b_same.fd_truth  # the reference does not move with the model
         assert b_faded.fd_generated > 10 * b_faded.fd_truth
+
+
+def test_switched_weather_is_reported_per_change_of_weather() -> None:
+    # True drives are judged against their own weather (the switch "took") and against the
+    # weather the eval would switch them to (it did not): each change of weather gets its own
+    # row, with its number of rollouts.
+    from worldsim.eval.ground_truth import switched_conditions
+    from worldsim.eval.quality import weather_by_change
+    from worldsim.runtime.heads import load_eval_heads
+
+    heads = load_eval_heads("worldsim/assets/pretrained")
+    starts = [make_start(seed, (64, 112), 0.1, 2, 20) for seed in range(9101, 9107)]
+    frames = np.stack([roll_future(s, 4, None).frames_HHWC for s in starts])
+    own = [s.conditions.to_dict() for s in starts]
+    other = [switched_conditions(s.conditions).to_dict() for s in starts]
+
+    took = weather_by_change(heads, frames, other, own)
+    missed = weather_by_change(heads, frames, own, other)
+    assert sum(v["rollouts"] for v in took.values()) == len(starts)
+    assert set(took) == {
+        f"{o['weather']} -> {n['weather']}" for o, n in zip(other, own, strict=True)
+    }
+    assert list(missed) == sorted(missed)
+    assert all(v["weather_accuracy"] >= 0.75 for v in took.values())
+    assert all(v["weather_accuracy"] <= 0.25 for v in missed.values())
+    with pytest.raises(ValueError, match="6 rollouts need as many"):
+        weather_by_change(heads, frames, own[:3], other)
+
+
+def test_per_group_means_skip_nans_and_leave_an_empty_group_nan_without_a_warning() -> None:
+    import warnings
+
+    from worldsim.eval.quality import per_group
+
+    values = np.array([1.0, np.nan, 3.0, np.nan, np.nan])
+    groups = np.array([2, 2, 0, 1, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Mean of empty slice" would fail here
+        out = per_group(values, groups)
+    np.testing.assert_array_equal(out, [3.0, np.nan, 1.0])

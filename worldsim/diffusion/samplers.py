@@ -109,6 +109,12 @@ class SamplingConfig:
             raise ValueError(f"context_noise={self.context_noise} must lie in [0, 1)")
         if not 0.0 <= self.temperature <= 1.0:
             raise ValueError(f"temperature={self.temperature} must lie in [0, 1]")
+        for name in ("guidance_text", "guidance_action"):
+            if not getattr(self, name) >= 0.0:  # also refuses NaN
+                raise ValueError(
+                    f"{name}={getattr(self, name)} must be >= 0 (1: no guidance, 0: the "
+                    "condition left out, above 1: pushed further)"
+                )
 
     @property
     def scales(self) -> GuidanceScales:

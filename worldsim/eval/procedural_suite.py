@@ -30,6 +30,7 @@ from worldsim.eval.quality import (
     generate,
     label_indices,
     progress_bar,
+    weather_by_change,
 )
 from worldsim.eval.results import (
     CounterfactualResult,
@@ -193,10 +194,12 @@ def _text_adherence(
     before = label_indices(heads, [starts[rows[j][0]].conditions.to_dict() for j in plain])
     steps = generated.shape[1]
     tail = switch_at + (steps - switch_at) // 2  # judge the switch on the last quarter
-    old = label_indices(heads, [starts[rows[j][0]].conditions.to_dict() for j in switched])
-    new = label_indices(
-        heads, [switched_conditions(starts[rows[j][0]].conditions).to_dict() for j in switched]
-    )
+    old_conditions = [starts[rows[j][0]].conditions.to_dict() for j in switched]
+    new_conditions = [
+        switched_conditions(starts[rows[j][0]].conditions).to_dict() for j in switched
+    ]
+    old = label_indices(heads, old_conditions)
+    new = label_indices(heads, new_conditions)
     return TextResult(
         generated=classifier_accuracy(heads, generated[plain], before),
         ground_truth=classifier_accuracy(heads, truth[plain], before),
@@ -207,6 +210,9 @@ def _text_adherence(
             vs_old_prompt=classifier_accuracy(heads, generated[switched, tail:], old),
             before_switch_vs_old_prompt=classifier_accuracy(
                 heads, generated[switched, :switch_at], old
+            ),
+            weather_by_change=weather_by_change(
+                heads, generated[switched, tail:], old_conditions, new_conditions
             ),
         ),
     )

@@ -57,8 +57,14 @@ class RolloutSet:
 
 
 def per_group(values_R: np.ndarray, group_R: np.ndarray) -> np.ndarray:
-    """Mean of the rows of each group (NaNs ignored), in the order of the sorted group ids."""
-    return np.array([np.nanmean(values_R[group_R == g]) for g in np.unique(group_R)])
+    """Mean of the rows of each group (NaNs ignored; NaN for a group with no value), in the
+    order of the sorted group ids."""
+    out = []
+    for g in np.unique(group_R):
+        values = values_R[group_R == g]
+        known = values[~np.isnan(values)]
+        out.append(known.mean() if known.size else np.nan)
+    return np.array(out, dtype=np.float64)
 
 
 def progress_bar(total: int, desc: str, enabled: bool) -> Any:
@@ -282,6 +288,32 @@ def classifier_accuracy(
         hits = pred[known, :, j] == labels_R2[known, None, j]
         out[f"{name}_accuracy"] = float(hits.mean())
     return ClassifierAccuracy(**out)
+
+
+def weather_by_change(
+    heads: EvalHeads,
+    frames_RNHWC: np.ndarray,
+    old: Sequence[dict[str, Any]],
+    new: Sequence[dict[str, Any]],
+) -> dict[str, dict[str, float]]:
+    """Weather accuracy against ``new`` per change of weather ``"old -> new"``, with its
+    number of rollouts, in sorted order of the change."""
+    if not len(old) == len(new) == len(frames_RNHWC):
+        raise ValueError(
+            f"{len(frames_RNHWC)} rollouts need as many old and new conditions, "
+            f"got {len(old)} and {len(new)}"
+        )
+    labels = label_indices(heads, new)[:, 1]
+    _, weather_pred = heads.classifier.predict(frames_RNHWC.reshape(-1, *frames_RNHWC.shape[2:]))
+    hits_RN = np.asarray(weather_pred).reshape(frames_RNHWC.shape[:2]) == labels[:, None]
+    groups: dict[str, list[int]] = {}
+    for r, (before, after) in enumerate(zip(old, new, strict=True)):
+        if labels[r] >= 0:
+            groups.setdefault(f"{before.get('weather')} -> {after['weather']}", []).append(r)
+    return {
+        change: {"rollouts": len(rows), "weather_accuracy": float(hits_RN[rows].mean())}
+        for change, rows in sorted(groups.items())
+    }
 
 
 def drift(

@@ -270,6 +270,19 @@ def _adherence_part(results: EvalResults) -> list[str]:
                 f"\nThe prompt switches before step {s.at_step + 1}; the last quarter "
                 f"is steps {s.judged_steps[0]}-{s.judged_steps[1]}."
             )
+        if s is not None and s.weather_by_change:
+            parts += [
+                "",
+                "Switched weather on the last quarter, per change of weather:",
+                "",
+                _table(
+                    ["change", "rollouts", "weather accuracy"],
+                    [
+                        [change, int(v["rollouts"]), v["weather_accuracy"]]
+                        for change, v in s.weather_by_change.items()
+                    ],
+                ),
+            ]
     return parts
 
 

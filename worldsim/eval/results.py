@@ -134,6 +134,8 @@ class TextSwitchResult(Section):
     vs_new_prompt: ClassifierAccuracy
     vs_old_prompt: ClassifierAccuracy
     before_switch_vs_old_prompt: ClassifierAccuracy
+    # "old -> new" weather -> {"rollouts": n, "weather_accuracy": a} on the judged tail
+    weather_by_change: dict[str, dict[str, float]] | None = None
 
 
 @dataclass

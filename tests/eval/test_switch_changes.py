@@ -1,0 +1,42 @@
+"""benchmarks/switch_changes.py: one row per change of weather plus the total, bad input refused."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "switch_changes.py"
+ROOT = SCRIPT.parents[1]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=600, cwd=ROOT
+    )
+
+
+def test_one_row_per_change_of_weather_and_the_total() -> None:
+    proc = run("--starts", "4", "--steps", "6", "--seed", "5")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert "seed 5, 4 starts, switch before step 4" in lines[0]
+    assert lines[1].split() == ["change", "rollouts", "4", "5", "6", "5-6"]
+    body = [line.split() for line in lines[2:]]
+    total = body[-1]
+    assert total[0] == "all" and total[1] == "4"
+    changes = body[:-1]
+    assert changes and all(row[1] == "->" for row in changes)
+    assert sum(int(row[3]) for row in changes) == 4  # every rollout in one change
+    for row in body:
+        shares = [float(v) for v in row[-4:]]
+        assert all(0.0 <= v <= 1.0 for v in shares)
+
+
+def test_bad_settings_name_the_value() -> None:
+    proc = run("--steps", "2")
+    assert proc.returncode == 2 and "--steps=2 >= 4" in proc.stderr
+    proc = run("--starts", "1", "--guidance-text", "-1")
+    assert proc.returncode == 2 and "guidance_text=-1.0 must be >= 0" in proc.stderr
+    proc = run("--checkpoint", "no/such/model")
+    assert proc.returncode == 2 and "--checkpoint=no/such/model does not exist" in proc.stderr
