@@ -67,3 +67,37 @@ def test_texture_weight_is_checked() -> None:
         FlowConfig(prediction="velocity", texture_weight=1.0)
     with pytest.raises(ValueError, match="texture_pool=0"):
         FlowConfig(prediction="x0_residual", texture_pool=0)
+
+
+def _texture_loss(texture_weight: float, min_level: float, sampler_prob: float) -> float:
+    from tests.training.test_rollout_training import clip, module
+
+    torch.manual_seed(0)  # the same weights for every call
+    m = module(
+        rollout_prob=0.0,
+        texture_weight=texture_weight,
+        texture_min_level=min_level,
+        sampler_prob=sampler_prob,
+        text_dropout=0.0,
+        action_dropout=0.0,
+    )
+    x0, cond = clip(m)
+    batch = {"cond": cond, "caption": ["day, clear", "day, clear"]}
+    with torch.no_grad():
+        return float(m.flow_step(batch, torch.Generator().manual_seed(3), train=True, x0=x0))
+
+
+def test_texture_min_level_keeps_the_term_off_partly_noisy_frames() -> None:
+    plain = _texture_loss(0.0, 0.0, 0.0)
+    # Logit-normal levels are below 1: at min level 1 the term counts no frame.
+    assert _texture_loss(50.0, 1.0, 0.0) == pytest.approx(plain, rel=1e-6)
+    assert _texture_loss(50.0, 0.0, 0.0) > plain * 1.01  # every frame counts by default
+    # The frames at the one-step sampler's input (level 1) still count.
+    at_start = _texture_loss(0.0, 1.0, 1.0)
+    assert _texture_loss(50.0, 1.0, 1.0) > at_start * 1.01
+
+
+def test_texture_min_level_is_checked() -> None:
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match=f"texture_min_level={bad} must lie in"):
+            FlowConfig(prediction="x0_residual", texture_min_level=bad)

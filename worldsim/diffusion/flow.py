@@ -30,6 +30,10 @@ class FlowConfig:
     # the gradient energy of x0_hat to the truth's in cells of texture_pool latent cells.
     texture_weight: float = 0.0
     texture_pool: int = 4
+    # The texture term counts only the frames whose noise level is at least texture_min_level.
+    # 0 counts every frame, where a partly noisy input lets the model buy gradient energy by
+    # keeping some of its noise; 1 counts only the frames a one-step sampler predicts.
+    texture_min_level: float = 0.0
     # x0_residual only: weight of the adversarial term (diffusion/adversarial.py) on the frames
     # predicted from the sampler's input, relative to the squared error's pull on the last
     # layer; adversarial_width is the patch discriminator's first width.
@@ -88,6 +92,10 @@ class FlowConfig:
                     f"diffusion.{name}={getattr(self, name)} needs "
                     "diffusion.prediction=x0_residual (set it to 0 for a velocity model)"
                 )
+        if not 0.0 <= self.texture_min_level <= 1.0:
+            raise ValueError(
+                f"diffusion.texture_min_level={self.texture_min_level} must lie in [0, 1]"
+            )
         for name in ("context_prob", "context_noise_max", "text_dropout", "action_dropout"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

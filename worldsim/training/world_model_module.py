@@ -189,7 +189,8 @@ class WorldModelModule(L.LightningModule):
             loss = x0_residual_loss(pred, x0, prev, levels, mask, self.flow.x0_loss)
             x0_hat = prev.float() + pred.float()
             if self.flow.texture_weight > 0:
-                texture = texture_loss(x0_hat, x0, mask, self.flow.texture_pool)
+                texture_mask = mask * (levels >= self.flow.texture_min_level)
+                texture = texture_loss(x0_hat, x0, texture_mask, self.flow.texture_pool)
                 loss = loss + self.flow.texture_weight * texture
             # Only after a rollout: a prediction from the model's own frames is where the
             # mean guess blurs, and one from true frames is too close to the truth to tell.
