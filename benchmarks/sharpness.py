@@ -27,6 +27,7 @@ import worldsim
 from worldsim.diffusion.ego_warp import INTERPOLATIONS
 from worldsim.eval.ground_truth import make_start, roll_future
 from worldsim.eval.metrics import psnr_frames
+from worldsim.runtime.checkpoint import CheckpointError
 from worldsim.runtime.world_model import WorldModel
 from worldsim.sim.camera import Camera
 
@@ -78,7 +79,10 @@ def main() -> None:
     if args.starts < 1 or args.steps < max(REPORT_STEPS):
         parser.error(f"--starts must be >= 1 and --steps >= {max(REPORT_STEPS)}")
     camera, dt = Camera(), 0.1
-    model = worldsim.load_world_model(args.checkpoint)
+    try:
+        model = worldsim.load_world_model(args.checkpoint)
+    except CheckpointError as exc:  # names the path and what is wrong with it
+        parser.error(str(exc))
     overrides = {"steps": args.sampling_steps, "temperature": args.temperature}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if overrides:
