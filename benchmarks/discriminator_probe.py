@@ -14,6 +14,7 @@ prediction (``diffusion.adversarial_weight``, docs/world-model.md).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -82,6 +83,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.starts < 4 or args.steps < 1:
         parser.error("--starts must be >= 4 and --steps >= 1")
+    if args.checkpoint is not None and not Path(args.checkpoint).exists():
+        parser.error(f"--checkpoint {args.checkpoint} does not exist")
     torch.manual_seed(0)
     generated, truth = rollouts(worldsim.load_world_model(args.checkpoint), args.starts)
     print(

@@ -57,6 +57,10 @@ def parse_args() -> argparse.Namespace:
     args = p.parse_args()
     if args.context < 2 or args.horizon < 1 or args.context + args.horizon > args.frames:
         p.error("need --context >= 2, --horizon >= 1 and --context + --horizon <= --frames")
+    for name in ("checkpoint", "heads"):
+        path = getattr(args, name)
+        if path is not None and not Path(path).exists():
+            p.error(f"--{name} {path} does not exist")
     return args
 
 

@@ -79,6 +79,8 @@ def main() -> None:
         parser.error("--repeats and --rounds must be at least 1")
     if args.compare is not None and not (args.compare / "worldsim" / "__init__.py").is_file():
         parser.error(f"--compare {args.compare} holds no worldsim package (a checkout's root)")
+    if not Path(args.checkpoint).exists():
+        parser.error(f"--checkpoint {args.checkpoint} does not exist")
     args.checkpoint = str(Path(args.checkpoint).resolve())
     if args.child:
         print(json.dumps(measure(args.checkpoint, batches, args.repeats)))
