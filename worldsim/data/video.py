@@ -120,9 +120,7 @@ def _decode_range(
     if not container.streams.video:
         raise fail("no video stream")
     stream = container.streams.video[0]
-    # Slice threads only: FFmpeg's frame threads can hang when decoding stops before the end
-    # of the file, as a clip read does (seen in DataLoader workers; PyAV-Org/PyAV#1849).
-    stream.thread_type = "SLICE"
+    stream.thread_type = "AUTO"
     # Raise on bitstream errors the decoder detects instead of concealing them.
     stream.codec_context.options = {"err_detect": "explode"}
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
