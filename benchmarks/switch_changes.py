@@ -3,10 +3,11 @@
 Usage: python benchmarks/switch_changes.py [--checkpoint PATH] [--heads PATH] [--starts 48]
     [--steps 10] [--seed 2] [--sampling-steps N] [--temperature T] [--guidance-text S]
 
-The switched-prompt rows of ``worldsim-eval`` alone: from each start (validation seed 2 by
-default, docs/evaluation.md) the world model rolls out ``--steps`` frames under the data
+The switched-prompt rows of ``worldsim-eval`` on their own: the evaluation's start states
+(validation seed 2 by default, docs/evaluation.md) roll out ``--steps`` frames under the data
 policy's future, and the prompt switches to another time of day and weather before step
-``steps // 2 + 1``, as in the evaluation. The condition classifier labels every frame; the
+``steps // 2 + 1``, as in the evaluation (the context noise is drawn for this smaller batch,
+so a row can differ from the evaluation's by a frame's rounding). The condition classifier labels every frame; the
 table gives, per change of weather, the share of rollouts whose frame at each step shows the
 new weather, and the share over the evaluation's judged last quarter. ``--sampling-steps``,
 ``--temperature`` and ``--guidance-text`` replace the checkpoint's sampler settings. About a
@@ -23,8 +24,9 @@ import numpy as np
 import torch
 
 import worldsim
+from worldsim.eval.config import ProceduralSuiteConfig
 from worldsim.eval.ground_truth import make_start, roll_future, switched_conditions
-from worldsim.eval.quality import generate, label_indices
+from worldsim.eval.quality import changes_of_weather, generate, weather_hits
 from worldsim.runtime.bundle import bundled_model_dir
 from worldsim.runtime.heads import EvalHeads, load_eval_heads
 from worldsim.runtime.world_model import WorldModel
@@ -34,8 +36,12 @@ def switch_table(
     model: WorldModel, heads: EvalHeads, starts: int, steps: int, seed: int
 ) -> tuple[list[str], list[list[str]]]:
     """Header and rows: change of weather, rollouts, new-weather share per step and judged."""
+    pc = ProceduralSuiteConfig()  # the evaluation's start states
     built = [
-        make_start(seed * 100_003 + i, model.resolution, model.dt, 4, 8) for i in range(starts)
+        make_start(
+            seed * 100_003 + i, model.resolution, model.dt, pc.context_frames, pc.warmup_steps
+        )
+        for i in range(starts)
     ]
     futures = [roll_future(s, steps) for s in built]
     context = np.stack([s.context_THWC for s in built])
@@ -48,19 +54,10 @@ def switch_table(
     at = steps // 2
     g = torch.Generator(model.device).manual_seed(seed)
     frames = generate(model, context, past, motion, prompts, g, (at, after))
-    _, weather = heads.classifier.predict(frames.reshape(-1, *frames.shape[2:]))
-    hits_RN = np.asarray(weather).reshape(starts, steps) == label_indices(heads, new)[:, 1:2]
+    hits_RN = weather_hits(heads, frames, new)
     tail = at + (steps - at) // 2
-    groups: dict[str, list[int]] = {}
-    for r, (before, later) in enumerate(zip(old, new, strict=True)):
-        groups.setdefault(f"{before['weather']} -> {later['weather']}", []).append(r)
-    groups["all"] = list(range(starts))
-    header = [
-        "change",
-        "rollouts",
-        *(str(t + 1) for t in range(at, steps)),
-        f"{tail + 1}-{steps}",
-    ]
+    groups = {**changes_of_weather(old, new), "all": list(range(starts))}
+    header = ["change", "rollouts", *(str(t + 1) for t in range(at, steps)), f"{tail + 1}-{steps}"]
     rows = [
         [
             change,
@@ -68,7 +65,7 @@ def switch_table(
             *(f"{hits_RN[rows, t].mean():.2f}" for t in range(at, steps)),
             f"{hits_RN[rows, tail:].mean():.3f}",
         ]
-        for change, rows in sorted(groups.items(), key=lambda kv: (kv[0] == "all", kv[0]))
+        for change, rows in groups.items()
     ]
     return header, rows
 

@@ -120,8 +120,8 @@ def test_switched_weather_is_reported_per_change_of_weather() -> None:
     assert list(missed) == sorted(missed)
     assert all(v["weather_accuracy"] >= 0.75 for v in took.values())
     assert all(v["weather_accuracy"] <= 0.25 for v in missed.values())
-    with pytest.raises(ValueError, match="6 rollouts need as many"):
-        weather_by_change(heads, frames, own[:3], other)
+    with pytest.raises(ValueError, match="6 rollouts need as many conditions, got 3"):
+        weather_by_change(heads, frames, own, other[:3])
 
 
 def test_per_group_means_skip_nans_and_leave_an_empty_group_nan_without_a_warning() -> None:

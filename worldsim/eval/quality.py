@@ -290,6 +290,31 @@ def classifier_accuracy(
     return ClassifierAccuracy(**out)
 
 
+def changes_of_weather(
+    old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]
+) -> dict[str, list[int]]:
+    """The rows of each change of weather ``"old -> new"``, in sorted order of the change."""
+    if len(old) != len(new):
+        raise ValueError(f"{len(old)} old conditions need as many new ones, got {len(new)}")
+    groups: dict[str, list[int]] = {}
+    for r, (before, after) in enumerate(zip(old, new, strict=True)):
+        groups.setdefault(f"{before.get('weather')} -> {after.get('weather')}", []).append(r)
+    return dict(sorted(groups.items()))
+
+
+def weather_hits(
+    heads: EvalHeads, frames_RNHWC: np.ndarray, conditions: Sequence[dict[str, Any]]
+) -> np.ndarray:
+    """``(R, N)``: whether the classifier finds each row's weather in each of its frames."""
+    if len(conditions) != len(frames_RNHWC):
+        raise ValueError(
+            f"{len(frames_RNHWC)} rollouts need as many conditions, got {len(conditions)}"
+        )
+    labels = label_indices(heads, conditions)[:, 1]
+    _, weather_pred = heads.classifier.predict(frames_RNHWC.reshape(-1, *frames_RNHWC.shape[2:]))
+    return np.asarray(weather_pred).reshape(frames_RNHWC.shape[:2]) == labels[:, None]
+
+
 def weather_by_change(
     heads: EvalHeads,
     frames_RNHWC: np.ndarray,
@@ -297,22 +322,11 @@ def weather_by_change(
     new: Sequence[dict[str, Any]],
 ) -> dict[str, dict[str, float]]:
     """Weather accuracy against ``new`` per change of weather ``"old -> new"``, with its
-    number of rollouts, in sorted order of the change."""
-    if not len(old) == len(new) == len(frames_RNHWC):
-        raise ValueError(
-            f"{len(frames_RNHWC)} rollouts need as many old and new conditions, "
-            f"got {len(old)} and {len(new)}"
-        )
-    labels = label_indices(heads, new)[:, 1]
-    _, weather_pred = heads.classifier.predict(frames_RNHWC.reshape(-1, *frames_RNHWC.shape[2:]))
-    hits_RN = np.asarray(weather_pred).reshape(frames_RNHWC.shape[:2]) == labels[:, None]
-    groups: dict[str, list[int]] = {}
-    for r, (before, after) in enumerate(zip(old, new, strict=True)):
-        if labels[r] >= 0:
-            groups.setdefault(f"{before.get('weather')} -> {after['weather']}", []).append(r)
+    number of rollouts."""
+    hits_RN = weather_hits(heads, frames_RNHWC, new)
     return {
         change: {"rollouts": len(rows), "weather_accuracy": float(hits_RN[rows].mean())}
-        for change, rows in sorted(groups.items())
+        for change, rows in changes_of_weather(old, new).items()
     }
 
 
