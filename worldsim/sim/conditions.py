@@ -94,14 +94,24 @@ def sample_conditions(
     )
 
 
+LOOK_CHANGES = ("kind", "uniform")
+
+
 def sample_look_change(
     rng: np.random.Generator,
     conditions: Conditions,
     time_of_day: tuple[str, ...] = TIMES_OF_DAY,
     weather: tuple[str, ...] = WEATHERS,
+    how: str = "kind",
 ) -> Conditions:
-    """Other conditions for a drive whose look changes mid-way: a different time of day, a
-    different weather, or both (each with equal chance), drawn from the allowed choices."""
+    """Other conditions for a drive whose look changes mid-way, drawn from the allowed choices.
+
+    ``how="kind"``: a different time of day, a different weather, or both, each kind with equal
+    chance. ``how="uniform"``: any other allowed (time of day, weather) pair with equal chance,
+    so that changes of both, the eval's switched prompt among them, are the majority.
+    """
+    if how not in LOOK_CHANGES:
+        raise ValueError(f"look change how={how!r} is unknown; choose one of {list(LOOK_CHANGES)}")
     times = [t for t in time_of_day if t != conditions.time_of_day]
     weathers = [w for w in weather if w != conditions.weather]
     kinds = [k for k, options in (("time", times), ("weather", weathers)) if options]
@@ -110,6 +120,15 @@ def sample_look_change(
             f"no other look to change to from {conditions.time_of_day}, {conditions.weather}: "
             "allow at least two times of day or two weathers"
         )
+    if how == "uniform":
+        looks = [
+            (t, w)
+            for t in dict.fromkeys([conditions.time_of_day, *time_of_day])
+            for w in dict.fromkeys([conditions.weather, *weather])
+            if (t, w) != (conditions.time_of_day, conditions.weather)
+        ]
+        time, wet = looks[int(rng.integers(len(looks)))]
+        return conditions.replace(time_of_day=time, weather=wet)
     if len(kinds) == 2:
         kinds.append("both")
     kind = str(rng.choice(kinds))

@@ -11,6 +11,7 @@ from worldsim.data.episode import Episode
 from worldsim.sim.camera import Camera
 from worldsim.sim.conditions import (
     LANE_COUNTS,
+    LOOK_CHANGES,
     ROAD_SHAPES,
     TIMES_OF_DAY,
     TRAFFIC_LEVELS,
@@ -47,6 +48,9 @@ class ProceduralSource:
     # Share of episodes whose time of day and/or weather (and caption) switch once, at a frame
     # drawn from the middle half of the episode (data for prompts switched mid-rollout).
     switch_prob: float = 0.0
+    # How a switching episode's new look is drawn: "kind" (time of day, weather or both, each a
+    # third) or "uniform" (any other allowed time of day and weather pair, equally likely).
+    look_change: str = "kind"
     name: str = "procedural"
 
     def __post_init__(self) -> None:
@@ -56,6 +60,11 @@ class ProceduralSource:
             raise ValueError(f"frames={self.frames} must be at least 2")
         if not 0.0 <= self.switch_prob <= 1.0:
             raise ValueError(f"switch_prob={self.switch_prob} must be a share in [0, 1]")
+        if self.look_change not in LOOK_CHANGES:
+            raise ValueError(
+                f"source.look_change={self.look_change!r} is unknown; choose one of "
+                f"{list(LOOK_CHANGES)}"
+            )
         if self.switch_prob > 0 and len(self.time_of_day) < 2 and len(self.weather) < 2:
             raise ValueError(
                 f"switch_prob={self.switch_prob} needs another look to switch to: allow at "
@@ -146,7 +155,9 @@ class ProceduralSource:
         if frames < 4 or not rng.random() < self.switch_prob:
             return None
         frame = int(rng.integers(frames // 4, max(3 * frames // 4, frames // 4 + 1)))
-        new = sample_look_change(rng, conditions, tuple(self.time_of_day), tuple(self.weather))
+        new = sample_look_change(
+            rng, conditions, tuple(self.time_of_day), tuple(self.weather), self.look_change
+        )
         return CaptionSwitch(
             max(frame, 1),
             new.caption(),
