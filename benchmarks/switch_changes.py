@@ -2,6 +2,7 @@
 
 Usage: python benchmarks/switch_changes.py [--checkpoint PATH] [--heads PATH] [--starts 48]
     [--steps 10] [--seed 2] [--sampling-steps N] [--temperature T] [--guidance-text S]
+    [--by-look]
 
 The switched-prompt rows of ``worldsim-eval`` on their own: the evaluation's start states
 (validation seed 2 by default, docs/evaluation.md) roll out ``--steps`` frames under the data
@@ -10,8 +11,9 @@ policy's future, and the prompt switches to another time of day and weather befo
 so a row can differ from the evaluation's by a frame's rounding). The condition classifier labels every frame; the
 table gives, per change of weather, the share of rollouts whose frame at each step shows the
 new weather, and the share over the evaluation's judged last quarter. ``--sampling-steps``,
-``--temperature`` and ``--guidance-text`` replace the checkpoint's sampler settings. About a
-second per start.
+``--temperature`` and ``--guidance-text`` replace the checkpoint's sampler settings.
+``--by-look`` splits each change of weather by the change of time of day that comes with it.
+About a second per start.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,10 +35,27 @@ from worldsim.runtime.heads import EvalHeads, load_eval_heads
 from worldsim.runtime.world_model import WorldModel
 
 
+def changes_of_look(
+    old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]
+) -> dict[str, list[int]]:
+    """The rows of each change of look ``"time, weather -> time, weather"``, sorted."""
+    looks = (
+        [{"weather": f"{o.get('time_of_day')}, {o.get('weather')}"} for o in old],
+        [{"weather": f"{n.get('time_of_day')}, {n.get('weather')}"} for n in new],
+    )
+    return changes_of_weather(*looks)
+
+
 def switch_table(
-    model: WorldModel, heads: EvalHeads, starts: int, steps: int, seed: int
+    model: WorldModel,
+    heads: EvalHeads,
+    starts: int,
+    steps: int,
+    seed: int,
+    by_look: bool = False,
 ) -> tuple[list[str], list[list[str]]]:
-    """Header and rows: change of weather, rollouts, new-weather share per step and judged."""
+    """Header and rows: change of weather (or of look, ``by_look``), rollouts, new-weather
+    share per step and judged."""
     pc = ProceduralSuiteConfig()  # the evaluation's start states
     built = [
         make_start(
@@ -56,7 +76,8 @@ def switch_table(
     frames = generate(model, context, past, motion, prompts, g, (at, after))
     hits_RN = weather_hits(heads, frames, new)
     tail = at + (steps - at) // 2
-    groups = {**changes_of_weather(old, new), "all": list(range(starts))}
+    changes = changes_of_look(old, new) if by_look else changes_of_weather(old, new)
+    groups = {**changes, "all": list(range(starts))}
     header = ["change", "rollouts", *(str(t + 1) for t in range(at, steps)), f"{tail + 1}-{steps}"]
     rows = [
         [
@@ -86,6 +107,11 @@ def main() -> None:
     parser.add_argument("--sampling-steps", type=int, default=None)
     parser.add_argument("--temperature", type=float, default=None)
     parser.add_argument("--guidance-text", type=float, default=None)
+    parser.add_argument(
+        "--by-look",
+        action="store_true",
+        help="one row per change of time of day and weather, not of weather alone",
+    )
     args = parser.parse_args()
     if args.starts < 1 or args.steps < 4:
         parser.error(f"--starts={args.starts} must be >= 1 and --steps={args.steps} >= 4")
@@ -108,7 +134,7 @@ def main() -> None:
     except ValueError as err:  # SamplingConfig names the bad value
         parser.error(str(err))
     heads = load_eval_heads(args.heads or bundled_model_dir())
-    header, rows = switch_table(model, heads, args.starts, args.steps, args.seed)
+    header, rows = switch_table(model, heads, args.starts, args.steps, args.seed, args.by_look)
     print(
         f"switched weather, new-prompt share per step; seed {args.seed}, {args.starts} starts, "
         f"switch before step {args.steps // 2 + 1}; sampling {model.sampling_dict()}"

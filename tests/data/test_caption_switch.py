@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +168,48 @@ def test_change_look_refuses_a_new_road() -> None:
         world.change_look(world.conditions.replace(lanes=3))
     world.change_look(world.conditions.replace(time_of_day="night"))
     assert world.conditions.time_of_day == "night"
+
+
+def test_uniform_look_change_draws_every_other_look_alike() -> None:
+    conditions = Conditions("dusk", "snow", 2, "straight", "light")
+    rng = np.random.default_rng(0)
+    draws = [sample_look_change(rng, conditions, how="uniform") for _ in range(2200)]
+    looks = Counter((c.time_of_day, c.weather) for c in draws)
+    others = {(t, w) for t in TIMES_OF_DAY for w in WEATHERS} - {("dusk", "snow")}
+    assert set(looks) == others  # every other look, never the same one
+    assert max(looks.values()) < 1.3 * min(looks.values())  # 200 each, give or take
+    both = sum(n for (t, w), n in looks.items() if t != "dusk" and w != "snow")
+    assert both / len(draws) == pytest.approx(6 / 11, abs=0.04)
+    # the default draws each kind of change a third of the time: changes of both are rarer
+    kind = [sample_look_change(rng, conditions) for _ in range(2200)]
+    both_kind = sum(c.time_of_day != "dusk" and c.weather != "snow" for c in kind)
+    assert both_kind / len(kind) == pytest.approx(1 / 3, abs=0.04)
+
+
+def test_uniform_look_change_keeps_to_the_allowed_looks() -> None:
+    conditions = Conditions("day", "clear", 2, "straight", "light")
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        new = sample_look_change(rng, conditions, ("day", "night"), ("clear",), how="uniform")
+        assert (new.time_of_day, new.weather) == ("night", "clear")
+
+
+def test_an_unknown_look_change_is_refused_with_the_choices() -> None:
+    with pytest.raises(ValueError, match=r"look_change='both' is unknown; choose one of"):
+        ProceduralSource(episodes=1, frames=8, switch_prob=1.0, look_change="both")
+    conditions = Conditions("day", "clear", 2, "straight", "light")
+    with pytest.raises(ValueError, match=r"how='x' is unknown"):
+        sample_look_change(np.random.default_rng(0), conditions, how="x")
+
+
+def test_uniform_switch_episodes_record_the_drawn_look() -> None:
+    source = ProceduralSource(
+        episodes=6, frames=8, switch_prob=1.0, look_change="uniform", height=32, width=56
+    )
+    for key in source.keys():
+        episode = source.load(key)
+        switch = episode.extra[SWITCH_KEY]
+        new = switch["conditions"]
+        old = episode.conditions
+        assert (new["time_of_day"], new["weather"]) != (old["time_of_day"], old["weather"])
+        assert new["weather"] in switch["caption"] and new["time_of_day"] in switch["caption"]

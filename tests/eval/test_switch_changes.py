@@ -38,3 +38,23 @@ def test_bad_settings_name_the_value() -> None:
     assert proc.returncode == 2 and "--steps=2 >= 4" in proc.stderr
     proc = run("--starts", "1", "--guidance-text", "-1")
     assert proc.returncode == 2 and "guidance_text=-1.0 must be >= 0" in proc.stderr
+
+
+def test_by_look_splits_each_change_of_weather_by_its_time_of_day() -> None:
+    weather = run("--starts", "4", "--steps", "6", "--seed", "5")
+    look = run("--starts", "4", "--steps", "6", "--seed", "5", "--by-look")
+    assert weather.returncode == 0 and look.returncode == 0, look.stderr[-3000:]
+    per_weather = {
+        f"{row[0]} -> {row[2]}": int(row[3])
+        for row in (line.split() for line in weather.stdout.splitlines()[2:-1])
+    }
+    per_look: dict[str, int] = {}
+    for line in look.stdout.splitlines()[2:-1]:
+        # "dusk, snow -> day, rain  1  ..."
+        old, new = line.split(" -> ")
+        fields = new.split()
+        assert old.count(",") == 1 and fields[0].endswith(",")
+        change = f"{old.split(', ')[1].strip()} -> {fields[1]}"
+        per_look[change] = per_look.get(change, 0) + int(fields[2])
+    assert per_look == per_weather  # the same rollouts, split further
+    assert look.stdout.splitlines()[-1].split()[:2] == ["all", "4"]
