@@ -10,7 +10,8 @@ policy's future, and the prompt switches to another time of day and weather befo
 ``steps // 2 + 1``, as in the evaluation (the context noise is drawn for this smaller batch,
 so a row can differ from the evaluation's by a frame's rounding). The condition classifier labels every frame; the
 table gives, per change of weather, the share of rollouts whose frame at each step shows the
-new weather, and the share over the evaluation's judged last quarter. ``--sampling-steps``,
+new weather, the share over the evaluation's judged last quarter, and in the last column the
+same share for the true frames re-rendered under the new look from the switch on. ``--sampling-steps``,
 ``--temperature`` and ``--guidance-text`` replace the checkpoint's sampler settings.
 ``--by-look`` splits each change of weather by the change of time of day that comes with it.
 About a second per start.
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -33,17 +33,6 @@ from worldsim.eval.quality import changes_of_weather, generate, weather_hits
 from worldsim.runtime.bundle import bundled_model_dir
 from worldsim.runtime.heads import EvalHeads, load_eval_heads
 from worldsim.runtime.world_model import WorldModel
-
-
-def changes_of_look(
-    old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]
-) -> dict[str, list[int]]:
-    """The rows of each change of look ``"time, weather -> time, weather"``, sorted."""
-    looks = (
-        [{"weather": f"{o.get('time_of_day')}, {o.get('weather')}"} for o in old],
-        [{"weather": f"{n.get('time_of_day')}, {n.get('weather')}"} for n in new],
-    )
-    return changes_of_weather(*looks)
 
 
 def switch_table(
@@ -63,7 +52,9 @@ def switch_table(
         )
         for i in range(starts)
     ]
-    futures = [roll_future(s, steps) for s in built]
+    at = steps // 2
+    # the true frames re-rendered under the new look from the switch on: the classifier's ceiling
+    futures = [roll_future(s, steps, look=(at, switched_conditions(s.conditions))) for s in built]
     context = np.stack([s.context_THWC for s in built])
     past = np.stack([s.past_motion_T2 for s in built])
     motion = np.stack([f.motion_H2 for f in futures])
@@ -71,20 +62,23 @@ def switch_table(
     new = [switched_conditions(s.conditions).to_dict() for s in built]
     prompts = [s.conditions.caption() for s in built]
     after = [switched_conditions(s.conditions).caption() for s in built]
-    at = steps // 2
     g = torch.Generator(model.device).manual_seed(seed)
     frames = generate(model, context, past, motion, prompts, g, (at, after))
     hits_RN = weather_hits(heads, frames, new)
+    truth_RN = weather_hits(heads, np.stack([f.frames_HHWC for f in futures]), new)
     tail = at + (steps - at) // 2
-    changes = changes_of_look(old, new) if by_look else changes_of_weather(old, new)
+    fields = ("time_of_day", "weather") if by_look else ("weather",)
+    changes = changes_of_weather(old, new, fields)
     groups = {**changes, "all": list(range(starts))}
-    header = ["change", "rollouts", *(str(t + 1) for t in range(at, steps)), f"{tail + 1}-{steps}"]
+    judged = f"{tail + 1}-{steps}"
+    header = ["change", "rollouts", *(str(t + 1) for t in range(at, steps)), judged, "truth"]
     rows = [
         [
             change,
             str(len(rows)),
             *(f"{hits_RN[rows, t].mean():.2f}" for t in range(at, steps)),
             f"{hits_RN[rows, tail:].mean():.3f}",
+            f"{truth_RN[rows, tail:].mean():.3f}",
         ]
         for change, rows in groups.items()
     ]

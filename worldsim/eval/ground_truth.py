@@ -101,15 +101,22 @@ def _maneuver_action(
 
 
 def roll_future(
-    start: Start, horizon: int, maneuver: str | None = None, maneuver_steps: int = 10
+    start: Start,
+    horizon: int,
+    maneuver: str | None = None,
+    maneuver_steps: int = 10,
+    look: tuple[int, Conditions] | None = None,
 ) -> Future:
-    """The true future of ``start`` (left unchanged) under the data policy or a manoeuvre."""
+    """The true future of ``start`` (left unchanged) under the data policy or a manoeuvre;
+    ``look=(step, conditions)`` renders frame ``step`` on under that other look."""
     world = start.world.clone()
     policy = copy.deepcopy(start.policy)
     lane_d = float(world.road.lane_center(world.road.lane_of(world.state.d)))
     speed0 = float(world.state.ego.speed)
     frames, motions, actions = [], [], []
     for step in range(horizon):
+        if look is not None and step == look[0]:
+            world.change_look(look[1])
         if maneuver is None:
             action = policy.act(world)
         else:

@@ -291,14 +291,21 @@ def classifier_accuracy(
 
 
 def changes_of_weather(
-    old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]
+    old: Sequence[dict[str, Any]],
+    new: Sequence[dict[str, Any]],
+    fields: Sequence[str] = ("weather",),
 ) -> dict[str, list[int]]:
-    """The rows of each change of weather ``"old -> new"``, in sorted order of the change."""
+    """The rows of each change ``"old -> new"`` of the conditions' ``fields`` (the weather by
+    default; ``("time_of_day", "weather")`` gives ``"dusk, snow -> day, rain"``), sorted."""
     if len(old) != len(new):
         raise ValueError(f"{len(old)} old conditions need as many new ones, got {len(new)}")
+
+    def look(conditions: dict[str, Any]) -> str:
+        return ", ".join(str(conditions.get(f)) for f in fields)
+
     groups: dict[str, list[int]] = {}
     for r, (before, after) in enumerate(zip(old, new, strict=True)):
-        groups.setdefault(f"{before.get('weather')} -> {after.get('weather')}", []).append(r)
+        groups.setdefault(f"{look(before)} -> {look(after)}", []).append(r)
     return dict(sorted(groups.items()))
 
 
