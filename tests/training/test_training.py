@@ -220,6 +220,26 @@ def test_checkpoint_holds_plain_metadata(trained: Path) -> None:
     assert type(meta["config"]) is dict
 
 
+def test_a_run_between_checkpoint_intervals_keeps_its_final_step(trained: Path) -> None:
+    train(
+        trained,
+        "experiment=world_model_tiny",
+        "run_name=final_step",
+        "data.clip_len=4",
+        "trainer.max_steps=6",
+        "trainer.val_check_interval=1000",
+        "callbacks.checkpoint.every_n_train_steps=4",
+        "callbacks.rollout=null",
+    )
+    checkpoints = trained / "runs" / "final_step" / "checkpoints"
+    assert (checkpoints / "step0000004.ckpt").is_file()
+    last = torch.load(checkpoints / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 6
+    # Written before the average is copied into the model: the raw weights are still apart.
+    raw, average = last["current_model_state"], last["state_dict"]
+    assert any(not torch.equal(raw[k], average[k]) for k in average if k in raw)
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_from_its_last_checkpoint(trained: Path) -> None:
     args = [
